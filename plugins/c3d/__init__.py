@@ -1,0 +1,1 @@
+"""c3d plugin (in progress)."""

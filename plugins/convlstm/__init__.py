@@ -1,0 +1,1 @@
+"""convlstm plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""detr plugin (in progress)."""

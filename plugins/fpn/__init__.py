@@ -1,0 +1,1 @@
+"""fpn plugin (in progress)."""

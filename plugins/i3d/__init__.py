@@ -1,0 +1,1 @@
+"""i3d plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""resnext plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""vit plugin (in progress)."""

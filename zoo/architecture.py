@@ -1,0 +1,78 @@
+"""What a plugin says about an architecture: data only, nothing imported until it is built."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IMPORT_STRING = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class ExportHints(BaseModel):
+    """How the architecture's forward maps onto an ONNX graph.
+
+    Input names, example shapes and dtypes come from the card; these hints say
+    what the card cannot: the names of the outputs and which axes may vary.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    output_names: list[str] = Field(default_factory=lambda: ["output"], min_length=1)
+    dynamic_axes: dict[str, dict[int, str]] = Field(
+        default_factory=dict,
+        description="input or output name -> {axis index: symbolic name}",
+    )
+    opset: int = Field(default=18, ge=13)
+
+
+class Architecture(BaseModel):
+    """An architecture a plugin provides.
+
+    ``builder`` and each converter are ``"module:attribute"`` import strings so
+    that listing the zoo never imports torch. The builder is called with one
+    validated instance of ``config``; a converter maps an upstream state dict
+    (and that config) to the zoo's own key layout.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME)
+    builder: str = Field(pattern=IMPORT_STRING)
+    config: type[BaseModel]
+    converters: dict[str, str] = Field(
+        default_factory=dict, description="upstream layout name -> converter import string"
+    )
+    export: ExportHints = Field(default_factory=ExportHints)
+    summary: str = ""
+
+    def validate_config(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:
+        if isinstance(values, self.config):
+            return values
+        if isinstance(values, BaseModel):
+            values = values.model_dump()
+        return self.config.model_validate(values or {})
+
+    def resolve_builder(self) -> Any:
+        return import_string(self.builder)
+
+    def resolve_converter(self, layout: str) -> Any:
+        try:
+            return import_string(self.converters[layout])
+        except KeyError:
+            known = ", ".join(sorted(["zoo", *self.converters])) or "zoo"
+            raise ValueError(
+                f"architecture {self.name!r} has no converter for layout {layout!r}; "
+                f"known layouts: {known}"
+            ) from None
+
+
+def import_string(spec: str) -> Any:
+    """Import ``"package.module:attr.sub"`` and return the attribute."""
+    module_name, _, qualname = spec.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target

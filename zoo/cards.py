@@ -1,0 +1,224 @@
+"""Model cards: one YAML file per pretrained model, validated before anything trusts it.
+
+A card is data. It says what a user or a tool needs without reading code: what
+the model is, what it eats (layout, clip length, frame rate, size, value range),
+what it returns, where its weights are and how to check them, and how well it
+does according to whom.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources.abc import Traversable
+from os import PathLike
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from zoo.architecture import NAME
+from zoo.errors import CardError
+from zoo.labels import available_label_sets, load_label_set
+
+Task = Literal[
+    "image-classification",
+    "video-classification",
+    "object-detection",
+    "feature-extraction",
+    "video-forecasting",
+]
+SHA256 = r"^[0-9a-f]{64}$"
+AXES = {"N": "batch", "C": "channels", "T": "frames", "H": "height", "W": "width"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(Strict):
+    """One model input and the preprocessing that produces it from raw pixels."""
+
+    name: str = "input"
+    layout: str = Field(pattern=r"^N[CTHW]{3,4}$", description="e.g. NCHW, NCTHW, NTCHW")
+    channels: int = Field(ge=1)
+    channel_order: Literal["RGB", "BGR", "gray", "flow-xy"] = "RGB"
+    frames: int | None = Field(default=None, ge=1, description="clip length, for T layouts")
+    fps: float | None = Field(default=None, gt=0)
+    sampling: str | None = Field(default=None, description="how frames are chosen from a video")
+    size: tuple[int, int] = Field(description="(height, width) the model is fed")
+    resize: int | None = Field(default=None, ge=1, description="shorter side before the crop")
+    crop: Literal["center", "none"] = "center"
+    interpolation: Literal["nearest", "bilinear", "bicubic"] = "bilinear"
+    value_range: tuple[float, float] = Field(
+        default=(0.0, 1.0), description="range pixel values are scaled to before mean/std"
+    )
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    dynamic_size: bool = Field(default=False, description="any height/width is accepted")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if len(set(self.layout)) != len(self.layout) or not {"C", "H", "W"} <= set(self.layout):
+            raise ValueError(f"layout {self.layout!r} must hold N, C, H and W once each")
+        if ("T" in self.layout) != (self.frames is not None):
+            raise ValueError(
+                f"frames must be given exactly when the layout has a T axis "
+                f"(layout {self.layout!r}, frames {self.frames!r})"
+            )
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("mean and std must be given together")
+        for field in ("mean", "std"):
+            values = getattr(self, field)
+            if values is not None and len(values) != self.channels:
+                raise ValueError(
+                    f"{field} has {len(values)} values, expected one per channel ({self.channels})"
+                )
+        low, high = self.value_range
+        if low >= high:
+            raise ValueError(f"value_range must rise, found {self.value_range}")
+        return self
+
+    def example_shape(self, batch: int = 1) -> tuple[int, ...]:
+        """The input's shape for ``batch`` samples, in the card's layout."""
+        sizes = {
+            "N": batch,
+            "C": self.channels,
+            "T": self.frames,
+            "H": self.size[0],
+            "W": self.size[1],
+        }
+        return tuple(sizes[axis] for axis in self.layout)
+
+
+class OutputSpec(Strict):
+    """One model output; ``shape`` is per sample, a string marks a size that varies."""
+
+    name: str
+    shape: list[int | str]
+    description: str = ""
+
+
+class Weights(Strict):
+    """Where the pretrained weights are and how to check them.
+
+    Either a file in a Hub repo (``repo_id`` + ``filename`` at ``revision``) or a
+    plain ``url``. ``format: pickle`` marks an upstream checkpoint that enters
+    the zoo once, through the safe converter, and is cached as safetensors.
+    """
+
+    repo_id: str | None = Field(default=None, pattern=r"^[\w.-]+(/[\w.-]+)?$")
+    filename: str = "model.safetensors"
+    revision: str = "main"
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    format: Literal["safetensors", "pickle"] = "safetensors"
+    sha256: str | None = Field(default=None, pattern=SHA256)
+    layout: str = Field(default="zoo", description="upstream key layout the converter reads")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.repo_id is None) == (self.url is None):
+            raise ValueError("give exactly one of repo_id (a Hub file) or url")
+        return self
+
+
+class Metric(Strict):
+    name: str
+    value: float
+    dataset: str
+    split: str
+    source: str = Field(description="where the figure comes from: paper, URL, or 'measured'")
+    notes: str = ""
+
+
+class Paper(Strict):
+    title: str
+    url: str = Field(pattern=r"^https?://\S+$")
+
+
+class Card(Strict):
+    """A pretrained model, as data. Unknown fields are errors, not silently ignored."""
+
+    name: str = Field(pattern=NAME)
+    aliases: list[str] = Field(default_factory=list)
+    architecture: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    task: Task
+    summary: str
+    inputs: list[InputSpec] = Field(min_length=1)
+    outputs: list[OutputSpec] = Field(min_length=1)
+    labels: str | list[str] | None = Field(
+        default=None, description="a label set shipped with zoo, or the labels themselves"
+    )
+    weights: Weights | None = None
+    metrics: list[Metric] = Field(default_factory=list)
+    parameters: int = Field(ge=1, description="parameter count of the built model")
+    datasets: list[str] = Field(default_factory=list, description="what the weights learned on")
+    license: str
+    paper: Paper | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for alias in self.aliases:
+            if not re.match(NAME, alias):
+                raise ValueError(f"alias {alias!r} must match {NAME}")
+        names = [spec.name for spec in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"input names must be unique, found {names}")
+        if isinstance(self.labels, str) and self.labels not in available_label_sets():
+            raise ValueError(
+                f"unknown label set {self.labels!r}; shipped sets: "
+                f"{', '.join(sorted(available_label_sets()))}"
+            )
+        return self
+
+    @classmethod
+    def from_yaml(cls, source: PathLike[str] | Traversable | str) -> Card:
+        """Read and validate one YAML card; errors name the file and the field path."""
+        path = source if isinstance(source, Traversable) else Path(source)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise CardError(f"{path}: cannot read card: {error}") from error
+        return cls.from_data(data, origin=str(path))
+
+    @classmethod
+    def from_data(cls, data: Any, origin: str = "<card>") -> Card:
+        if not isinstance(data, dict):
+            raise CardError(f"{origin}: a card is a mapping, found {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise CardError(f"{origin}: {describe_validation_error(error)}") from None
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data (lists, not tuples) ready for YAML or JSON, defaults left out."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_data(), sort_keys=False, allow_unicode=True)
+
+    def label_names(self) -> list[str] | None:
+        if isinstance(self.labels, str):
+            return load_label_set(self.labels)
+        return self.labels
+
+    def input(self, name: str | None = None) -> InputSpec:
+        if name is None:
+            return self.inputs[0]
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"card {self.name!r} has no input {name!r}")
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: ``field.path: message (found: value)``."""
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(card)"
+        found = problem.get("input")
+        shown = "" if isinstance(found, dict) else f" (found: {found!r})"
+        lines.append(f"{where}: {problem['msg']}{shown}")
+    return "; ".join(lines)

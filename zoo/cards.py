@@ -103,23 +103,30 @@ class OutputSpec(Strict):
 class Weights(Strict):
     """Where the pretrained weights are and how to check them.
 
-    Either a file in a Hub repo (``repo_id`` + ``filename`` at ``revision``) or a
-    plain ``url``. ``format: pickle`` marks an upstream checkpoint that enters
-    the zoo once, through the safe converter, and is cached as safetensors.
+    Exactly one source: a file in a Hub repo (``repo_id`` + ``filename`` at
+    ``revision``), a plain ``url``, or a file ``bundled`` in an installed package
+    (``"package:path/in/package"``, for weights small enough to ship).
+    ``format: pickle`` marks an upstream checkpoint that enters the zoo once,
+    through the safe converter, and is cached as safetensors.
     """
 
     repo_id: str | None = Field(default=None, pattern=r"^[\w.-]+(/[\w.-]+)?$")
     filename: str = "model.safetensors"
     revision: str = "main"
     url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    bundled: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[\w./-]+$")
     format: Literal["safetensors", "pickle"] = "safetensors"
     sha256: str | None = Field(default=None, pattern=SHA256)
     layout: str = Field(default="zoo", description="upstream key layout the converter reads")
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        if (self.repo_id is None) == (self.url is None):
-            raise ValueError("give exactly one of repo_id (a Hub file) or url")
+        given = [key for key in ("repo_id", "url", "bundled") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one weights source of repo_id, url or bundled, "
+                f"found {given or 'none'}"
+            )
         return self
 
 

@@ -24,7 +24,6 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-
 @hookspec
 def zoo_architectures() -> Iterable[Architecture]:
     """Return the architectures this plugin provides.

@@ -90,7 +90,9 @@ def load(
     return model.eval()
 
 
-def empty_model(architecture: Architecture, config: Mapping[str, Any] | BaseModel | None) -> nn.Module:
+def empty_model(
+    architecture: Architecture, config: Mapping[str, Any] | BaseModel | None
+) -> nn.Module:
     """The model on the meta device: its structure and parameter count, without memory."""
     import torch
 

@@ -141,7 +141,9 @@ class Registry:
         manager = new_plugin_manager()
         reports = {}
         for name, plugin in plugins.items():
-            reports[name] = PluginReport(name=name, module=getattr(plugin, "__name__", repr(plugin)))
+            reports[name] = PluginReport(
+                name=name, module=getattr(plugin, "__name__", repr(plugin))
+            )
             _register(manager, plugin, reports[name])
         return cls(manager, reports)
 
@@ -205,7 +207,9 @@ class Registry:
     def _warn(self) -> None:
         for report in self.reports.values():
             for error in report.errors:
-                warnings.warn(f"zoo plugin {report.name!r}: {error}", ZooPluginWarning, stacklevel=4)
+                warnings.warn(
+                    f"zoo plugin {report.name!r}: {error}", ZooPluginWarning, stacklevel=4
+                )
 
     def _lookup(self, kind: str, table: dict[str, list[Entry]], name: str) -> Any:
         plugin, sep, short = name.rpartition(QUALIFIER)
@@ -238,7 +242,9 @@ class Registry:
         architecture: str | None = None,
     ) -> list[Card]:
         """Every registered card once, filtered by fnmatch pattern (on name or alias)."""
-        unique = {id(entry.item): entry.item for entries in self._cards.values() for entry in entries}
+        unique = {
+            id(entry.item): entry.item for entries in self._cards.values() for entry in entries
+        }
         selected = []
         for card in unique.values():
             names = (card.name, *card.aliases)
@@ -256,9 +262,7 @@ def _register(manager: pluggy.PluginManager, plugin: object, report: PluginRepor
     try:
         manager.register(plugin, name=report.name)
         unknown = [
-            caller.name
-            for caller in manager.get_hookcallers(plugin) or []
-            if not caller.has_spec()
+            caller.name for caller in manager.get_hookcallers(plugin) or [] if not caller.has_spec()
         ]
         if unknown:
             manager.unregister(plugin)
@@ -279,7 +283,9 @@ def _as_card(source: Card | PathLike[str] | Traversable | dict) -> Card:
         return Card.from_data(source, origin=f"card {source.get('name', '<unnamed>')!r}")
     if isinstance(source, PathLike | Traversable | str):
         return Card.from_yaml(source)
-    raise CardError(f"a card source must be a Card, dict or YAML path, found {type(source).__name__}")
+    raise CardError(
+        f"a card source must be a Card, dict or YAML path, found {type(source).__name__}"
+    )
 
 
 _default: Registry | None = None

@@ -7,6 +7,7 @@ Downloads, the cache layout, file locking, progress bars and the ``HF_ENDPOINT``
 from __future__ import annotations
 
 import hashlib
+from importlib.resources import files
 from pathlib import Path
 
 from zoo.cards import Card
@@ -43,16 +44,27 @@ def fetch(card: Card) -> tuple[Path, str]:
     source = card.weights
     if source is None:
         raise WeightsError(f"card {card.name!r} names no pretrained weights")
+    if source.bundled is not None:
+        path = bundled_path(source.bundled)
+        verify(path, source.sha256)
+        return path, source.layout
     if source.repo_id is None or source.format != "safetensors":
         raise WeightsError(
             f"card {card.name!r}: weights from {source.url or source.filename} "
             f"({source.format}) must first be converted with `zoo convert`"
         )
-    path = Path(
-        hf_hub_download(source.repo_id, source.filename, revision=source.revision)
-    )
+    path = Path(hf_hub_download(source.repo_id, source.filename, revision=source.revision))
     verify(path, source.sha256)
     return path, source.layout
+
+
+def bundled_path(spec: str) -> Path:
+    """The file behind ``"package:path"``; bundled weights must be plain files on disk."""
+    package, _, relative = spec.partition(":")
+    path = Path(str(files(package).joinpath(relative)))
+    if not path.is_file():
+        raise WeightsError(f"bundled weights {spec!r} not found at {path}")
+    return path
 
 
 def fetch_hub_repo(spec: str) -> tuple[Card, Path]:

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from zoo.architecture import NAME
 from zoo.errors import CardError
@@ -118,6 +125,10 @@ class Weights(Strict):
     format: Literal["safetensors", "pickle"] = "safetensors"
     sha256: str | None = Field(default=None, pattern=SHA256)
     layout: str = Field(default="zoo", description="upstream key layout the converter reads")
+    prefix: str = Field(
+        default="",
+        description="prepended to this part's converted keys, for models assembled from parts",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -158,15 +169,26 @@ class Card(Strict):
     labels: str | list[str] | None = Field(
         default=None, description="a label set shipped with zoo, or the labels themselves"
     )
-    weights: Weights | None = None
+    weights: list[Weights] = Field(
+        default_factory=list,
+        description="one source, or several parts (each with its key prefix) that add up",
+    )
     metrics: list[Metric] = Field(default_factory=list)
     parameters: int = Field(ge=1, description="parameter count of the built model")
     datasets: list[str] = Field(default_factory=list, description="what the weights learned on")
     license: str
     paper: Paper | None = None
 
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _one_source_is_a_list_of_one(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        prefixes = [part.prefix for part in self.weights]
+        if len(prefixes) > 1 and ("" in prefixes or len(set(prefixes)) != len(prefixes)):
+            raise ValueError(f"weights parts need distinct, non-empty prefixes, found {prefixes}")
         for alias in self.aliases:
             if not re.match(NAME, alias):
                 raise ValueError(f"alias {alias!r} must match {NAME}")

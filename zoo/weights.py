@@ -41,9 +41,9 @@ def fetch(card: Card) -> tuple[Path, str]:
     """The local path of the card's weights (downloading once) and their key layout."""
     from huggingface_hub import hf_hub_download
 
-    source = card.weights
-    if source is None:
-        raise WeightsError(f"card {card.name!r} names no pretrained weights")
+    if len(card.weights) != 1:
+        raise WeightsError(f"card {card.name!r}: loading {len(card.weights)} weight parts")
+    source = card.weights[0]
     if source.bundled is not None:
         path = bundled_path(source.bundled)
         verify(path, source.sha256)
@@ -78,7 +78,7 @@ def fetch_hub_repo(spec: str) -> tuple[Card, Path]:
         raise WeightsError(f"hf-hub:{spec}: README.md holds no zoo card (metadata key 'zoo')")
     card = Card.from_data(metadata["zoo"], origin=f"hf-hub:{spec}/README.md")
     weights = Path(hf_hub_download(repo_id, "model.safetensors", revision=revision or None))
-    verify(weights, card.weights.sha256 if card.weights else None)
+    verify(weights, card.weights[0].sha256 if card.weights else None)
     return card, weights
 
 

@@ -1,0 +1,84 @@
+"""A zoo card as a Hugging Face model card (README.md with YAML metadata), and back.
+
+The whole zoo card travels in the metadata under the key ``zoo``, so a repo
+published with ``zoo push`` loads with ``zoo.load("hf-hub:org/repo")`` without
+anything but its README and weights. The standard fields (library_name, tags,
+license, datasets, metrics, model-index) are filled from it for the Hub's pages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zoo.cards import Card
+from zoo.errors import CardError
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCard
+
+ZOO_KEY = "zoo"
+PIPELINE_TAGS = {
+    "image-classification": "image-classification",
+    "video-classification": "video-classification",
+    "object-detection": "object-detection",
+    "feature-extraction": "image-feature-extraction",
+}
+
+
+def to_hf_model_card(card: Card) -> ModelCard:
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    results = [
+        EvalResult(
+            task_type=card.task,
+            dataset_type=metric.dataset,
+            dataset_name=metric.dataset,
+            dataset_split=metric.split,
+            metric_type=metric.name,
+            metric_value=metric.value,
+            source_name=metric.source,
+        )
+        for metric in card.metrics
+    ]
+    data = ModelCardData(
+        library_name="zoo",
+        license=card.license,
+        tags=["zoo", card.architecture, card.task],
+        datasets=card.datasets or None,
+        metrics=sorted({metric.name for metric in card.metrics}) or None,
+        pipeline_tag=PIPELINE_TAGS.get(card.task),
+        model_name=card.name,
+        eval_results=results or None,
+        **{ZOO_KEY: card.to_data()},
+    )
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{_body(card)}")
+
+
+def from_hf_model_card(model_card: ModelCard, origin: str) -> Card:
+    metadata = model_card.data.to_dict()
+    if ZOO_KEY not in metadata:
+        raise CardError(f"{origin}: the model card's metadata holds no zoo card (key {ZOO_KEY!r})")
+    return Card.from_data(metadata[ZOO_KEY], origin=origin)
+
+
+def _body(card: Card) -> str:
+    lines = [f"# {card.name}", "", card.summary, "", "## Use", "", "```python", "import zoo", ""]
+    lines += [f'model = zoo.load("{card.name}")', "```", "", "## Inputs", ""]
+    for spec in card.inputs:
+        lines.append(f"- `{spec.name}`: {spec.layout}, example shape {spec.example_shape()}")
+        if spec.description:
+            lines.append(f"  {spec.description}")
+    lines += ["", "## Outputs", ""]
+    lines += [
+        f"- `{out.name}`: per-sample shape {out.shape}. {out.description}" for out in card.outputs
+    ]
+    if card.metrics:
+        lines += ["", "## Results", "", "| metric | value | dataset | split | source |"]
+        lines.append("|---|---|---|---|---|")
+        lines += [
+            f"| {m.name} | {m.value} | {m.dataset} | {m.split} | {m.source} |" for m in card.metrics
+        ]
+    lines += ["", f"Parameters: {card.parameters:,}. License: {card.license}."]
+    if card.paper:
+        lines.append(f"Paper: [{card.paper.title}]({card.paper.url}).")
+    return "\n".join(lines) + "\n"

@@ -30,10 +30,11 @@ from os import PathLike
 from typing import Any
 
 import pluggy
+from pydantic import ValidationError
 
 from zoo import hookspecs
 from zoo.architecture import Architecture
-from zoo.cards import Card
+from zoo.cards import Card, describe_validation_error
 from zoo.errors import AmbiguousNameError, CardError, UnknownNameError
 
 QUALIFIER = ":"
@@ -189,8 +190,9 @@ class Registry:
             raise CardError(f"card {card.name!r}: {error}") from None
         try:
             architecture.validate_config(card.config)
-        except ValueError as error:
-            raise CardError(f"card {card.name!r}: config: {error}") from None
+        except ValidationError as error:
+            problems = describe_validation_error(error).replace("; ", "; config.")
+            raise CardError(f"card {card.name!r}: config.{problems}") from None
 
     def _check_collisions(self) -> None:
         for kind, table in (("architecture", self._architectures), ("model", self._cards)):

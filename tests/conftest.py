@@ -1,0 +1,79 @@
+"""Shared fixtures: a clean registry per test, toy plugins, and fake installed distributions."""
+
+from __future__ import annotations
+
+import textwrap
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import zoo
+from zoo.registry import reset_default_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_PLUGIN = ROOT / "examples" / "zoo-example-plugin"
+
+
+@pytest.fixture(autouse=True)
+def clean_registry(monkeypatch: pytest.MonkeyPatch):
+    """Every test starts from no cached registry and no plugin selection in the environment."""
+    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
+    monkeypatch.delenv("ZOO_DISABLE_PLUGINS", raising=False)
+    reset_default_registry()
+    yield
+    reset_default_registry()
+
+
+def card_data(**overrides: Any) -> dict[str, Any]:
+    """A minimal valid card for the toy architecture, with fields replaced by ``overrides``."""
+    data: dict[str, Any] = {
+        "name": "toy-small",
+        "aliases": ["toy"],
+        "architecture": "toy",
+        "config": {"width": 4},
+        "task": "image-classification",
+        "summary": "A toy model for tests.",
+        "inputs": [{"name": "image", "layout": "NCHW", "channels": 3, "size": [8, 8]}],
+        "outputs": [{"name": "logits", "shape": [4]}],
+        "labels": ["a", "b", "c", "d"],
+        "parameters": 140,
+        "license": "mit",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def toy_plugin() -> types.ModuleType:
+    """A plugin providing the ``toy`` architecture and no cards."""
+    import toy_plugin
+
+    return toy_plugin
+
+
+def cards_plugin(name: str, *cards: Any) -> types.ModuleType:
+    """A plugin whose only hook returns the given card sources."""
+    module = types.ModuleType(name)
+
+    @zoo.hookimpl
+    def zoo_cards():
+        return list(cards)
+
+    module.zoo_cards = zoo_cards
+    return module
+
+
+def install_distribution(
+    site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]
+) -> Path:
+    """Lay out an installed distribution (dist-info + modules) in ``site``, as pip would."""
+    dist_info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
+    (dist_info / "entry_points.txt").write_text(f"[zoo]\n{lines}\n")
+    for module_name, source in modules.items():
+        (site / f"{module_name}.py").write_text(textwrap.dedent(source))
+    return site

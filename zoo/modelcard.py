@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from zoo.cards import Card
+from zoo.cards import Card, Metric
 from zoo.errors import CardError
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def to_hf_model_card(card: Card) -> ModelCard:
             dataset_split=metric.split,
             metric_type=metric.name,
             metric_value=metric.value,
-            source_name=metric.source,
+            **_source(card, metric),
         )
         for metric in card.metrics
     ]
@@ -59,6 +59,15 @@ def from_hf_model_card(model_card: ModelCard, origin: str) -> Card:
     if ZOO_KEY not in metadata:
         raise CardError(f"{origin}: the model card's metadata holds no zoo card (key {ZOO_KEY!r})")
     return Card.from_data(metadata[ZOO_KEY], origin=origin)
+
+
+def _source(card: Card, metric: Metric) -> dict[str, str]:
+    """The Hub wants a source URL with every source name; give both or neither."""
+    if metric.source.startswith(("http://", "https://")):
+        return {"source_name": metric.source, "source_url": metric.source}
+    if metric.source == "paper" and card.paper:
+        return {"source_name": card.paper.title, "source_url": card.paper.url}
+    return {}
 
 
 def _body(card: Card) -> str:

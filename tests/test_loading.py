@@ -1,0 +1,117 @@
+"""Building on meta and assigning weights: strict, complete, converted in memory."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import card_data, cards_plugin
+from safetensors.torch import save_file
+
+import zoo
+from zoo.registry import Registry
+
+
+@pytest.fixture
+def registry(toy_plugin) -> Registry:
+    return Registry.from_plugins({"toy": toy_plugin, "cards": cards_plugin("cards", card_data())})
+
+
+@pytest.fixture
+def reference(registry):
+    torch.manual_seed(0)
+    model = zoo.build("toy", {"width": 4}, registry=registry).eval()
+    model[1].running_mean.normal_()
+    model[1].running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def saved(path, state) -> str:
+    save_file({key: value.contiguous() for key, value in state.items()}, path)
+    return str(path)
+
+
+def test_weights_in_the_zoo_layout_reproduce_the_model(tmp_path, registry, reference):
+    path = saved(tmp_path / "toy.safetensors", reference.state_dict())
+
+    loaded = zoo.load("toy", weights=path, registry=registry)
+
+    image = torch.rand(2, 3, 8, 8)
+    assert not loaded.training
+    torch.testing.assert_close(loaded(image), reference(image), rtol=0, atol=0)
+
+
+def test_an_upstream_layout_is_converted_in_memory(tmp_path, registry, reference):
+    upstream = {f"net.{key}": value for key, value in reference.state_dict().items()}
+    path = saved(tmp_path / "upstream.safetensors", upstream)
+
+    loaded = zoo.build("toy", {"width": 4}, weights=path, layout="prefixed", registry=registry)
+
+    image = torch.rand(1, 3, 8, 8)
+    torch.testing.assert_close(loaded.eval()(image), reference(image), rtol=0, atol=0)
+
+
+def test_weights_are_assigned_not_copied(tmp_path, registry, reference):
+    path = saved(tmp_path / "toy.safetensors", reference.state_dict())
+
+    loaded = zoo.build("toy", {"width": 4}, weights=path, registry=registry)
+
+    assert not any(tensor.is_meta for tensor in loaded.state_dict().values())
+
+
+def test_missing_and_unexpected_keys_are_listed(tmp_path, registry, reference):
+    state = reference.state_dict()
+    state["extra.weight"] = state.pop("4.weight")
+    path = saved(tmp_path / "toy.safetensors", state)
+
+    with pytest.raises(
+        zoo.WeightsError, match=r"missing keys \[4\.weight\].*unexpected keys \[extra\.weight\]"
+    ):
+        zoo.load("toy", weights=path, registry=registry)
+
+
+def test_a_shape_mismatch_names_the_key_and_both_shapes(tmp_path, registry, reference):
+    state = reference.state_dict()
+    state["4.bias"] = torch.zeros(5)
+    path = saved(tmp_path / "toy.safetensors", state)
+
+    with pytest.raises(zoo.WeightsError, match=r"4\.bias: expected \(4,\), found \(5,\)"):
+        zoo.load("toy", weights=path, registry=registry)
+
+
+def test_an_unknown_layout_lists_the_known_ones(tmp_path, registry, reference):
+    path = saved(tmp_path / "toy.safetensors", reference.state_dict())
+
+    with pytest.raises(
+        ValueError, match="no converter for layout 'timm'; known layouts: prefixed, zoo"
+    ):
+        zoo.build("toy", {"width": 4}, weights=path, layout="timm", registry=registry)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_file_is_a_clear_error(tmp_path, registry, reference, damage):
+    path = tmp_path / "toy.safetensors"
+    saved(path, reference.state_dict())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not safetensors at all")
+
+    with pytest.raises(zoo.WeightsError, match="not a readable safetensors file"):
+        zoo.load("toy", weights=path, registry=registry)
+
+
+def test_dtype_and_device_are_applied(tmp_path, registry, reference):
+    path = saved(tmp_path / "toy.safetensors", reference.state_dict())
+
+    loaded = zoo.load("toy", weights=path, dtype=torch.float64, device="cpu", registry=registry)
+
+    assert {p.dtype for p in loaded.parameters()} == {torch.float64}
+
+
+def test_pretrained_false_builds_a_random_model(registry):
+    model = zoo.load("toy", pretrained=False, registry=registry)
+
+    assert sum(p.numel() for p in model.parameters()) == card_data()["parameters"]
+
+
+def test_a_card_without_weights_asks_for_them(registry):
+    with pytest.raises(zoo.WeightsError, match="names no pretrained weights"):
+        zoo.load("toy", registry=registry)

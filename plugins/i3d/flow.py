@@ -8,6 +8,8 @@ grayscale, TV-L1 optical flow between consecutive frames, values truncated to
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 #: Displacements beyond this many pixels are truncated before scaling to [-1, 1].
@@ -31,6 +33,6 @@ def tvl1_flow(frames: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:
         raise ValueError(f"flow needs at least 2 frames, found {frames.shape[0]}")
     gray = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
     tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
-    fields = [tvl1.calc(first, second, None) for first, second in zip(gray, gray[1:])]
+    fields = [tvl1.calc(first, second, None) for first, second in pairwise(gray)]
     flow = np.clip(np.stack(fields), -bound, bound) / bound
     return np.ascontiguousarray(flow.transpose(3, 0, 1, 2), dtype=np.float32)

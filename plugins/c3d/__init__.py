@@ -7,12 +7,22 @@ layouts in :mod:`zoo_plugins.c3d.convert`.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 import zoo
 from zoo.registry import yaml_cards
 
 SPORTS1M_CHANNELS = (64, 128, 256, 256, 512, 512, 512, 512)
+Channels = tuple[
+    PositiveInt,
+    PositiveInt,
+    PositiveInt,
+    PositiveInt,
+    PositiveInt,
+    PositiveInt,
+    PositiveInt,
+    PositiveInt,
+]
 # Each pool's (kernel = stride) and padding over (T, H, W), as in the paper and both ports.
 POOLS = (
     ((1, 2, 2), (0, 0, 0)),
@@ -33,7 +43,7 @@ class C3DConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    channels: tuple[int, int, int, int, int, int, int, int] = Field(
+    channels: Channels = Field(
         default=SPORTS1M_CHANNELS,
         description="output channels of conv1, conv2, conv3a/b, conv4a/b, conv5a/b",
     )

@@ -28,7 +28,9 @@ class C3D(nn.Module):
             self.add_module(f"pool{number}", nn.MaxPool3d(kernel, stride=kernel, padding=padding))
         self.fc6 = nn.Linear(config.fc6_inputs, config.hidden)
         self.fc7 = nn.Linear(config.hidden, config.hidden)
-        self.fc8 = nn.Linear(config.hidden, config.num_classes) if config.num_classes else None
+        self.fc8 = (
+            nn.Linear(config.hidden, config.num_classes) if config.num_classes is not None else None
+        )
         self.relu = nn.ReLU()
         self.dropout = nn.Dropout(config.dropout)
 

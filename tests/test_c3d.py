@@ -14,7 +14,7 @@ DavideA/c3d-pytorch, ``C3D_model.py`` and ``predict.py`` (commit 1111ccf0, 2019-
     dropout, fc8 4096->487, and the forward returns ``nn.Softmax()`` of the fc8 output;
   * the README's weights: http://imagelab.ing.unimore.it/files/c3d_pytorch/c3d.pickle,
     loaded by ``net.load_state_dict(torch.load('c3d.pickle'))`` (so its keys are exactly
-    the module's); ``labels.txt`` has sha256 0df67a13…bedd9 (487 lines);
+    the module's); ``labels.txt`` (487 labels, no final newline) has sha256 0df67a13…bedd9;
   * predict.py: skimage RGB frames resized to (112, 200) with preserve_range, columns
     44:156 kept, values 0..255 as float32, no mean subtracted, batch (1, 3, 16, 112, 112).
 

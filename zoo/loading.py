@@ -19,6 +19,7 @@ from zoo.architecture import Architecture
 from zoo.cards import Card
 from zoo.errors import WeightsError
 from zoo.registry import Registry, default_registry
+from zoo.weights import WeightsFile, convert_state_dict, merge_parts, read_state_dict
 
 if TYPE_CHECKING:
     import torch
@@ -45,11 +46,8 @@ def build(
     if isinstance(architecture, str):
         architecture = (registry or default_registry()).architecture(architecture)
     validated = architecture.validate_config(config)
-    if weights is None:
-        model = architecture.resolve_builder()(validated)
-    else:
-        model = _build_with_weights(architecture, validated, Path(weights), layout)
-    return _place(model, device, dtype)
+    parts = [] if weights is None else [WeightsFile(Path(weights), layout)]
+    return _place(_build_from_parts(architecture, validated, parts), device, dtype)
 
 
 def load(
@@ -67,27 +65,35 @@ def load(
     ``weights`` overrides the card's source with a local safetensors file in
     ``layout`` (default ``"zoo"``). ``"hf-hub:org/repo[@revision]"`` loads a
     repository that holds a zoo card (README.md) and ``model.safetensors``.
-    The model is returned in eval mode.
+    Otherwise every weights part of the card is fetched (once), verified,
+    converted from its layout and put under its prefix. The model is returned
+    in eval mode.
     """
+    if layout is not None and weights is None:
+        raise ValueError(
+            f"layout={layout!r} describes a weights= file; the card's own weights carry "
+            "their layout"
+        )
     registry = registry or default_registry()
-    source: tuple[Path, str] | None = None
+    wanted = pretrained and weights is None
+    hub_weights: WeightsFile | None = None
     if isinstance(name, str) and name.startswith(HF_HUB_PREFIX):
-        card, hub_file = weight_store.fetch_hub_repo(name.removeprefix(HF_HUB_PREFIX))
-        source = (hub_file, "zoo")
+        spec = name.removeprefix(HF_HUB_PREFIX)
+        card, hub_weights = weight_store.fetch_hub_repo(spec, with_weights=wanted)
     else:
         card = name if isinstance(name, Card) else registry.card(name)
-    if weights is not None:
-        source = (Path(weights), layout or "zoo")
-    elif not pretrained:
-        source = None
-    elif source is None:
-        source = weight_store.fetch(card)
-    path, file_layout = source or (None, "zoo")
     architecture = registry.architecture(card.architecture)
-    model = build(
-        architecture, card.config, weights=path, layout=file_layout, device=device, dtype=dtype
-    )
-    return model.eval()
+    config = architecture.validate_config(card.config)
+    if weights is not None:
+        parts = [WeightsFile(Path(weights), layout or "zoo")]
+    elif not pretrained:
+        parts = []
+    elif hub_weights is not None:
+        parts = [hub_weights]
+    else:
+        parts = weight_store.fetch(card, architecture)
+    model = _build_from_parts(architecture, config, parts)
+    return _place(model, device, dtype).eval()
 
 
 def empty_model(
@@ -102,30 +108,6 @@ def empty_model(
 
 def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
-
-
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a safetensors file, memory-mapped; a damaged file is a WeightsError."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist")
-    try:
-        return load_file(path)
-    except (SafetensorError, OSError, ValueError) as error:
-        raise WeightsError(
-            f"{path} is not a readable safetensors file ({error}); "
-            "it may be truncated or not a safetensors file at all"
-        ) from None
-
-
-def convert_state_dict(
-    architecture: Architecture, config: BaseModel, state: dict[str, Any], layout: str
-) -> dict[str, Any]:
-    if layout == "zoo":
-        return state
-    return architecture.resolve_converter(layout)(state, config)
 
 
 def assign_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origin: str) -> None:
@@ -157,12 +139,22 @@ def assign_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origi
         )
 
 
-def _build_with_weights(
-    architecture: Architecture, config: BaseModel, path: Path, layout: str
+def _build_from_parts(
+    architecture: Architecture, config: BaseModel, parts: list[WeightsFile]
 ) -> nn.Module:
-    state = convert_state_dict(architecture, config, read_state_dict(path), layout)
+    """Without parts, the builder's own init; with parts, meta build + strict assignment."""
+    if not parts:
+        return architecture.resolve_builder()(config)
+    converted = []
+    for part in parts:
+        state = read_state_dict(part.path)
+        origin = f"{part.path} (layout {part.layout!r})"
+        converted.append(
+            (part.prefix, convert_state_dict(architecture, config, state, part.layout, origin))
+        )
     model = empty_model(architecture, config)
-    assign_state_dict(model, state, origin=f"{path} (layout {layout!r})")
+    names = ", ".join(f"{part.path.name} (layout {part.layout!r})" for part in parts)
+    assign_state_dict(model, merge_parts(converted), origin=names)
     return model
 
 

@@ -486,3 +486,43 @@ def _write_json(path: Path, data: Any) -> None:
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         json.dump(data, stream)
     Path(name).replace(path)
+
+
+# --- what is cached -------------------------------------------------------------------------
+
+
+def cached_hub_repos() -> list[dict[str, Any]]:
+    """Repos in huggingface_hub's cache (its own scan), with their size and revisions."""
+    from huggingface_hub import CacheNotFound, scan_cache_dir
+
+    try:
+        info = scan_cache_dir()
+    except CacheNotFound:
+        return []
+    return [
+        {
+            "repo": repo.repo_id,
+            "size": repo.size_on_disk,
+            "files": repo.nb_files,
+            "revisions": sorted(revision.commit_hash[:8] for revision in repo.revisions),
+            "path": str(repo.repo_path),
+        }
+        for repo in sorted(info.repos, key=lambda repo: repo.repo_id)
+    ]
+
+
+def cached_conversions() -> list[dict[str, Any]]:
+    """Upstream pickles converted into the zoo cache, with their origin and size."""
+    folder = zoo_cache_dir() / "converted"
+    entries = []
+    for path in sorted(folder.glob("*.safetensors")):
+        record = _read_json(path.with_suffix(".json")) or {}
+        entries.append(
+            {
+                "file": path.name,
+                "size": path.stat().st_size,
+                "origin": record.get("origin", "?"),
+                "path": str(path),
+            }
+        )
+    return entries

@@ -220,6 +220,31 @@ def test_two_stream_converts_both_streams_from_one_prefixed_port_file(
     assert converted["flow.Conv3d_1a_7x7.conv3d.weight"].shape[1] == 2
 
 
+def test_the_two_stream_cards_weight_parts_load_the_ports_pickles(
+    rgb_reference, flow_reference, tmp_path, monkeypatch
+):
+    """The card's parts as the loader reads them: each port pickle (here bundled in a package
+    instead of downloaded) unpickled safely, converted, and put under its prefix."""
+    package = tmp_path / "i3d_port_files"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    torch.save(rgb_reference.state_dict(), package / "rgb_imagenet.pt")
+    torch.save(flow_reference.state_dict(), package / "flow_imagenet.pt")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    card = zoo.card("i3d-kinetics400-two-stream")
+    parts = [
+        part.model_copy(update={"url": None, "bundled": f"i3d_port_files:{stream}_imagenet.pt"})
+        for part, stream in zip(card.weights, ("rgb", "flow"), strict=True)
+    ]
+
+    loaded = zoo.load(card.model_copy(update={"weights": parts})).state_dict()
+
+    for prefix, stream in (("rgb.", rgb_reference), ("flow.", flow_reference)):
+        for key, tensor in stream.state_dict().items():
+            assert torch.equal(loaded[prefix + key], tensor), prefix + key
+
+
 @pytest.mark.heavy
 @pytest.mark.parametrize("in_channels", [3, 2], ids=["rgb", "flow"])
 def test_i3d_matches_the_port_on_a_full_size_clip(in_channels, tmp_path):

@@ -82,8 +82,8 @@ class Bottleneck(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = F.relu(self.bn2(self.conv2(out)), inplace=True)
         out = self.bn3(self.conv3(out))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + shortcut, inplace=True)
+        out += x if self.downsample is None else self.downsample(x)
+        return F.relu(out, inplace=True)
 
 
 class ResNeXt(nn.Module):

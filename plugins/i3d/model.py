@@ -232,9 +232,14 @@ class I3D(nn.Module):
             x = layer(x)
         return x
 
-    def forward(self, video: Tensor) -> Tensor:
-        logits = self.logits(self.dropout(self.avg_pool(self.features(video))))
+    def classify(self, features: Tensor) -> Tensor:
+        """``Mixed_5c`` features -> logits: 2x7x7 average pool, a 1x1x1 convolution per
+        remaining time step, and the mean over those steps."""
+        logits = self.logits(self.dropout(self.avg_pool(features)))
         return logits.squeeze((3, 4)).mean(dim=2)
+
+    def forward(self, video: Tensor) -> Tensor:
+        return self.classify(self.features(video))
 
 
 class TwoStreamI3D(nn.Module):

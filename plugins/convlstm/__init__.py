@@ -41,7 +41,8 @@ class ConvLSTMConfig(BaseModel):
     def _odd_kernel(self) -> ConvLSTMConfig:
         if self.kernel_size % 2 == 0:
             raise ValueError(
-                f"kernel_size must be odd so 'same' padding keeps the size, found {self.kernel_size}"
+                "kernel_size must be odd so that 'same' padding keeps the frame size, "
+                f"found {self.kernel_size}"
             )
         if any(channels < 1 for channels in self.hidden_channels):
             raise ValueError(f"hidden_channels must be positive, found {self.hidden_channels}")

@@ -201,6 +201,7 @@ def test_scan_time_loop_matches_the_python_loop(monkeypatch):
     assert relative_difference(scanned, looped) <= 1e-6
 
 
+@pytest.mark.heavy  # about 8 s of CPU time, mostly the dynamo exporter
 def test_onnx_export_keeps_the_time_axis_dynamic(tmp_path):
     onnx = pytest.importorskip("onnx")
     onnxruntime = pytest.importorskip("onnxruntime")

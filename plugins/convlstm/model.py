@@ -123,19 +123,19 @@ class EncoderForecaster(nn.Module):
         """``(N, T, C, H, W)`` frames in [0, 1] -> ``(N, output_frames, C, H, W)`` forecast."""
         self._check_input(frames)
         patches = self._to_patches(frames)
-        zeros = [patches.new_zeros(self._state_shape(patches, hidden)) for hidden in self._hidden]
-        initial = tuple((zero, zero.clone()) for zero in zeros)
+        # h and c start as separate zero tensors: scan rejects a carry whose leaves alias.
+        initial = tuple(
+            (patches.new_zeros(shape), patches.new_zeros(shape))
+            for shape in self._state_shapes(patches)
+        )
         encoded, _ = over_time(self._encode_step, initial, patches, length=None)
         _, forecast = over_time(self._forecast_step, encoded, None, self.config.output_frames)
         return forecast
 
-    @property
-    def _hidden(self) -> list[int]:
-        return self.config.hidden_channels
-
-    @staticmethod
-    def _state_shape(patches: Tensor, hidden: int) -> tuple[Any, ...]:
-        return (patches.shape[0], hidden, patches.shape[-2], patches.shape[-1])
+    def _state_shapes(self, patches: Tensor) -> list[tuple[Any, ...]]:
+        """One ``(N, hidden, H / p, W / p)`` per layer; N stays symbolic under export."""
+        n, height, width = patches.shape[0], patches.shape[-2], patches.shape[-1]
+        return [(n, hidden, height, width) for hidden in self.config.hidden_channels]
 
     def _encode_step(self, states: tuple[State, ...], x: Tensor) -> tuple[tuple[State, ...], tuple]:
         return self.encoder(x, states), ()
@@ -190,7 +190,7 @@ def over_time(
     for x in steps:
         state, output = step(state, x)
         outputs.append(output)
-    if not isinstance(outputs[0], Tensor):
+    if not outputs or not isinstance(outputs[0], Tensor):
         return state, ()
     return state, torch.stack(outputs, dim=1)
 

@@ -1,7 +1,7 @@
 """Train the shipped ``convlstm-moving-digits`` model and measure it on the held-out split.
 
     OMP_NUM_THREADS=1 python -m zoo_plugins.convlstm.train \\
-        --out plugins/convlstm/weights/convlstm-moving-digits.safetensors --steps 600
+        --out plugins/convlstm/weights/convlstm-moving-digits.safetensors --steps 1500
 
 Each step draws a fresh batch of training clips (digit images of the train split, clip seed
 derived from the step), so the model never sees the same clip twice and never sees a
@@ -91,7 +91,7 @@ def train(steps: int, batch_size: int, learning_rate: float, seed: int) -> Encod
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="safetensors file to write")
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)

@@ -4,8 +4,10 @@ One process builds the three models from one set of random weights (BatchNorm
 statistics randomised too), checks that they agree, then times them interleaved
 (zoo, torchvision, timm in rotating order, each forward timed alone) so that
 load on a shared machine hits all three alike. It reports the median of the
-timed runs and the ratios zoo / upstream (below 1: the zoo is faster), for the
-default and the channels_last memory format, and writes them as JSON.
+timed runs, the ratio of the medians zoo / upstream (below 1: the zoo is faster)
+and the median of the per-round ratios (each round's forwards ran back to back,
+so that ratio is the least disturbed by load that changes between rounds), for
+the default and the channels_last memory format, and writes them as JSON.
 
     python benchmarks/bench_resnext.py --model resnext50_32x4d --runs 15 --threads 1
 """
@@ -118,11 +120,12 @@ def measure(
     x = x.contiguous(memory_format=memory_format)
     times = time_interleaved(models, x, args.runs, args.warmup)
     medians = {name: statistics.median(values) for name, values in times.items()}
-    return {
-        "median_ms": {name: round(value * 1e3, 2) for name, value in medians.items()},
-        "ratio_zoo_to_torchvision": round(medians["zoo"] / medians["torchvision"], 3),
-        "ratio_zoo_to_timm": round(medians["zoo"] / medians["timm"], 3),
-    }
+    report: dict = {"median_ms": {name: round(value * 1e3, 2) for name, value in medians.items()}}
+    for upstream in ("torchvision", "timm"):
+        paired = [ours / theirs for ours, theirs in zip(times["zoo"], times[upstream], strict=True)]
+        report[f"ratio_zoo_to_{upstream}"] = round(medians["zoo"] / medians[upstream], 3)
+        report[f"paired_ratio_zoo_to_{upstream}"] = round(statistics.median(paired), 3)
+    return report
 
 
 def write_report(path: Path, model: str, report: dict) -> None:

@@ -184,6 +184,15 @@ def test_backbone_builds_only_the_stages_it_returns(torchvision_resnext50):
     assert [tuple(f.shape[1:]) for f in model.eval()(image())] == [(256, 16, 16), (512, 8, 8)]
 
 
+def test_classifier_also_gives_its_stage_outputs():
+    config = {"layers": (1, 1, 1, 1), "groups": 2, "width_per_group": 4, "out_indices": (0, 2)}
+    model = zoo.build("resnext", config).eval()
+    x = image()
+    stem, layer2 = model.forward_features(x)
+    assert (stem.shape, layer2.shape) == ((2, 64, 32, 32), (2, 512, 8, 8))
+    assert model(x).shape == (2, 1000)
+
+
 def test_headless_model_returns_pooled_features(torchvision_resnext50):
     _, path = torchvision_resnext50
     model = zoo.build("resnext", {**RESNEXT50_32X4D, "num_classes": 0}, weights=path, layout="timm")

@@ -147,7 +147,7 @@ class ResNeXt(nn.Module):
         x = self._stem(x)
         features = [x] if 0 in wanted else []
         x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
-        for index, stage in enumerate(self.stages, start=1):
+        for index, stage in enumerate(self.stages[: wanted[-1]], start=1):
             x = stage(x)
             if index in wanted:
                 features.append(x)

@@ -67,20 +67,35 @@ def largest_relative_difference(models: dict[str, Callable], x: Tensor) -> float
 
 def time_interleaved(
     models: dict[str, Callable], x: Tensor, rounds: int, warmup: int
-) -> dict[str, float]:
-    """Median seconds per forward for each model, round-robin from a rotating first model."""
+) -> dict[str, dict[str, float]]:
+    """Median wall-clock and CPU seconds per forward, round-robin from a rotating first model.
+
+    CPU time (this process only) is the steadier figure on a machine shared with other
+    jobs: waiting for a core counts in wall-clock time but not in CPU time.
+    """
     names = list(models)
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    samples: dict[str, dict[str, list[float]]] = {
+        clock: {name: [] for name in names} for clock in ("wall", "cpu")
+    }
     for round_index in range(warmup + rounds):
         first = round_index % len(names)
         for name in names[first:] + names[:first]:
-            model = models[name]
-            start = time.perf_counter()
-            model(x)
-            elapsed = time.perf_counter() - start
+            wall, cpu = time.perf_counter(), time.process_time()
+            models[name](x)
             if round_index >= warmup:
-                samples[name].append(elapsed)
-    return {name: statistics.median(times) for name, times in samples.items()}
+                samples["wall"][name].append(time.perf_counter() - wall)
+                samples["cpu"][name].append(time.process_time() - cpu)
+    return {
+        clock: {name: statistics.median(times) for name, times in by_name.items()}
+        for clock, by_name in samples.items()
+    }
+
+
+def ratios(medians: dict[str, float]) -> dict[str, float]:
+    return {
+        "zoo_to_timm": medians["zoo"] / medians["timm"],
+        "zoo_to_transformers": medians["zoo"] / medians["transformers"],
+    }
 
 
 def main() -> None:
@@ -100,9 +115,10 @@ def main() -> None:
             runs.append(
                 {
                     "batch": batch,
-                    "median_seconds": medians,
-                    "ratio_zoo_to_timm": medians["zoo"] / medians["timm"],
-                    "ratio_zoo_to_transformers": medians["zoo"] / medians["transformers"],
+                    "median_wall_seconds": medians["wall"],
+                    "median_cpu_seconds": medians["cpu"],
+                    "wall_ratios": ratios(medians["wall"]),
+                    "cpu_ratios": ratios(medians["cpu"]),
                     "max_relative_difference_to_zoo": largest_relative_difference(models, x),
                 }
             )

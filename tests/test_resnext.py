@@ -20,7 +20,10 @@ from zoo_plugins.resnext.convert import without_batch_counters
 from zoo_plugins.resnext.model import FrozenBatchNorm2d, ResNeXt
 
 import zoo
+from zoo.cards import Card
 from zoo.loading import count_parameters, empty_model
+from zoo.publish import convert
+from zoo.weights import MODEL_FILE
 
 TOLERANCE = 1e-5
 RESNET50 = {"layers": (3, 4, 6, 3)}
@@ -249,6 +252,23 @@ def test_checkpoint_without_batch_counters_loads(torchvision_resnext50, tmp_path
     save_file({key: value.contiguous() for key, value in old_style.items()}, path)
     model = zoo.build("resnext", RESNEXT50_32X4D, weights=path, layout="torchvision")
     assert model.layer1[0].bn1.num_batches_tracked.item() == 0
+
+
+def test_torchvision_pickle_enters_through_zoo_convert(torchvision_resnext50, tmp_path):
+    """The torchvision .pth cards' path: a pre-counter pickle, read safely, converted, loaded.
+
+    The ResNeXt-101 card's source and layout with ResNeXt-50's config, to keep the file small.
+    """
+    upstream, _ = torchvision_resnext50
+    published = zoo.card("resnext101_32x8d.tv_in1k").to_data()
+    card = Card.from_data({**published, "config": RESNEXT50_32X4D, "parameters": 25_028_904})
+    checkpoint = tmp_path / "resnext50_32x4d-old.pth"
+    torch.save(without_batch_counters(upstream.state_dict()), checkpoint)
+    folder = convert(card, [checkpoint], tmp_path / "converted")
+    model = zoo.load(card, weights=folder / MODEL_FILE)
+    x = image()
+    with torch.inference_mode():
+        assert relative_difference(model(x), upstream(x)) <= TOLERANCE
 
 
 def test_wrong_config_is_reported_in_config_terms(torchvision_resnext50):

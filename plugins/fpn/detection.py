@@ -278,11 +278,16 @@ class RegionProposalNetwork(nn.Module):
     def _select(
         self, boxes: Tensor, objectness: Tensor, counts: list[int], image_sizes: list[ImageSize]
     ) -> list[Tensor]:
+        """Per image, the proposals that survive top-n per level, clipping and per-level NMS."""
+        device = objectness.device
         levels = torch.cat(
-            [torch.full((count,), level, dtype=torch.int64) for level, count in enumerate(counts)]
-        ).to(objectness.device)
+            [
+                torch.full((count,), level, dtype=torch.int64, device=device)
+                for level, count in enumerate(counts)
+            ]
+        )
         top = self._top_per_level(objectness, counts)
-        rows = torch.arange(objectness.shape[0], device=objectness.device)[:, None]
+        rows = torch.arange(objectness.shape[0], device=device)[:, None]
         scores = torch.sigmoid(objectness[rows, top])
         levels = levels.expand_as(objectness)[rows, top]
         boxes = boxes[rows, top]
@@ -321,7 +326,7 @@ def multiscale_roi_align(
     clamped to P2..P5; ``spatial_scale`` is that level's inverse stride.
     """
     sides = torch.sqrt(torch.cat([box_area(boxes) for boxes in proposals]))
-    eps = torch.tensor(LEVEL_EPS, dtype=sides.dtype)
+    eps = torch.tensor(LEVEL_EPS, dtype=sides.dtype, device=sides.device)
     lowest = int(math.log2(ROI_STRIDES[0]))
     levels = torch.floor(CANONICAL_LEVEL + torch.log2(sides / CANONICAL_BOX_SIZE) + eps)
     levels = torch.clamp(levels, min=lowest, max=lowest + len(ROI_STRIDES) - 1).to(torch.int64)
@@ -390,7 +395,7 @@ class RoIHeads(nn.Module):
         logits, deltas = self.box_predictor(self.box_head(pooled))
         counts = [len(boxes) for boxes in proposals]
         boxes = decode_boxes(deltas, torch.cat(proposals), ROI_BOX_WEIGHTS)
-        boxes = boxes.reshape(sum(counts), -1, 4)
+        boxes = boxes.reshape(-1, logits.shape[-1], 4)
         scores = F.softmax(logits, -1)
         return [
             self._detect(*per_image)

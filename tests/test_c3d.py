@@ -44,11 +44,11 @@ import torch
 from pydantic import ValidationError
 from safetensors.torch import save_file
 from torch import Tensor, nn
-from zoo_plugins.c3d import C3DConfig, pooled_volume
-from zoo_plugins.c3d.convert import from_davidea, from_mmaction2
 
 import zoo
 from zoo.loading import count_parameters, empty_model
+from zoo_plugins.c3d import C3DConfig, pooled_volume
+from zoo_plugins.c3d.convert import from_davidea, from_mmaction2
 
 TOLERANCE = 1e-5
 PORT_CONVS = ("conv1", "conv2", "conv3a", "conv3b", "conv4a", "conv4b", "conv5a", "conv5b")

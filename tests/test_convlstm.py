@@ -15,16 +15,16 @@ import torch
 import torch.nn.functional as F
 from conv_lstm import ConvLSTM, ConvLSTMCell
 from safetensors.torch import save_file
+
+import zoo
+from zoo.loading import count_parameters, empty_model
+from zoo.weights import bundled_path, sha256_of
 from zoo_plugins.convlstm import ConvLSTMConfig
 from zoo_plugins.convlstm import model as convlstm_model
 from zoo_plugins.convlstm.data import digit_images, moving_digits
 from zoo_plugins.convlstm.model import ConvLSTMCell as ZooCell
 from zoo_plugins.convlstm.model import build
 from zoo_plugins.convlstm.train import INPUT_FRAMES, MODEL_CONFIG, persistence, split_clip
-
-import zoo
-from zoo.loading import count_parameters, empty_model
-from zoo.weights import bundled_path, sha256_of
 
 SMALL = ConvLSTMConfig(
     hidden_channels=[8, 6], kernel_size=3, patch_size=2, output_frames=3, peephole=False

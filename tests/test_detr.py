@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
+
+import zoo
+from zoo.errors import WeightsError
 from zoo_plugins.detr import DetrConfig
 from zoo_plugins.detr.loss import HungarianMatcher, SetCriterion
 from zoo_plugins.detr.model import DETR, pad_batch
 from zoo_plugins.detr.postprocess import postprocess
-
-import zoo
-from zoo.errors import WeightsError
 
 transformers = pytest.importorskip("transformers")
 

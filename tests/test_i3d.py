@@ -24,14 +24,14 @@ from PIL import Image, ImageSequence
 from pydantic import ValidationError
 from safetensors.torch import save_file
 from torch import Tensor, nn
-from zoo_plugins.i3d import I3DConfig, TwoStreamI3DConfig
-from zoo_plugins.i3d.convert import from_authors, inflate_conv_weight, stream_from_authors
-from zoo_plugins.i3d.flow import tvl1_flow
-from zoo_plugins.i3d.model import I3D, InceptionBlock, Unit3D, same_padding
 
 import zoo
 from zoo.errors import WeightsError
 from zoo.loading import count_parameters, empty_model
+from zoo_plugins.i3d import I3DConfig, TwoStreamI3DConfig
+from zoo_plugins.i3d.convert import from_authors, inflate_conv_weight, stream_from_authors
+from zoo_plugins.i3d.flow import tvl1_flow
+from zoo_plugins.i3d.model import I3D, InceptionBlock, Unit3D, same_padding
 
 TOLERANCE = 1e-5
 DATA = Path(__file__).parent / "data"

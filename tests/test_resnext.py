@@ -15,15 +15,15 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 from torch import nn
-from zoo_plugins.resnext import ResNeXtConfig
-from zoo_plugins.resnext.convert import without_batch_counters
-from zoo_plugins.resnext.model import FrozenBatchNorm2d, ResNeXt
 
 import zoo
 from zoo.cards import Card
 from zoo.loading import count_parameters, empty_model
 from zoo.publish import convert
 from zoo.weights import MODEL_FILE
+from zoo_plugins.resnext import ResNeXtConfig
+from zoo_plugins.resnext.convert import without_batch_counters
+from zoo_plugins.resnext.model import FrozenBatchNorm2d, ResNeXt
 
 TOLERANCE = 1e-5
 RESNET50 = {"layers": (3, 4, 6, 3)}

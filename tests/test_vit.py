@@ -14,10 +14,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from zoo_plugins.vit import PRESETS, ViTConfig
 
 import zoo
 from zoo.loading import count_parameters, empty_model
+from zoo_plugins.vit import PRESETS, ViTConfig
 
 timm = pytest.importorskip("timm")
 transformers = pytest.importorskip("transformers")

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from zoo_plugins.c3d import C3DConfig
-
 from zoo.errors import WeightsError
+from zoo_plugins.c3d import C3DConfig
 
 if TYPE_CHECKING:
     from torch import Tensor

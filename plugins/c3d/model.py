@@ -8,6 +8,7 @@ key. Unlike that port, the forward returns logits, not softmax probabilities.
 from __future__ import annotations
 
 from torch import Tensor, nn
+
 from zoo_plugins.c3d import POOLS, C3DConfig
 
 CONV_NAMES = ("conv1", "conv2", "conv3a", "conv3b", "conv4a", "conv4b", "conv5a", "conv5b")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from torch import Tensor
+
 from zoo_plugins.convlstm import ConvLSTMConfig
 
 UPSTREAM_CELL = re.compile(r"^(encoder|forecaster)\.cell_list\.(\d+)\.(conv\.(?:weight|bias))$")

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch._higher_order_ops import scan
+
 from zoo_plugins.convlstm import ConvLSTMConfig
 
 State = tuple[Tensor, Tensor]

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
+
+from zoo.weights import sha256_of
 from zoo_plugins.convlstm import ConvLSTMConfig
 from zoo_plugins.convlstm.data import HELD_OUT_SEED, moving_digits
 from zoo_plugins.convlstm.model import EncoderForecaster, build
-
-from zoo.weights import sha256_of
 
 INPUT_FRAMES = 10
 MODEL_CONFIG = ConvLSTMConfig(

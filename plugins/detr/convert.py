@@ -22,6 +22,7 @@ import re
 
 import torch
 from torch import Tensor
+
 from zoo_plugins.detr import DetrConfig
 
 BATCH_COUNTER = "num_batches_tracked"

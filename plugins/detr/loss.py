@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
+
 from zoo_plugins.detr.boxes import cxcywh_to_xyxy, generalized_box_iou
 
 Target = Mapping[str, Tensor]

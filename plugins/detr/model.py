@@ -22,6 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
 from zoo_plugins.detr import DetrConfig
 from zoo_plugins.resnext import ResNeXtConfig
 from zoo_plugins.resnext.model import FrozenBatchNorm2d, ResNeXt

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
+
 from zoo_plugins.detr.boxes import cxcywh_to_xyxy
 
 

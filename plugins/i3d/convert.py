@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from zoo_plugins.i3d import I3DConfig, TwoStreamI3DConfig
 
 from zoo.errors import WeightsError
+from zoo_plugins.i3d import I3DConfig, TwoStreamI3DConfig
 
 STEM = "Conv3d_1a_7x7.conv3d.weight"
 CLASSIFIER = "logits.conv3d.weight"

@@ -19,6 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
 from zoo_plugins.i3d import MAX_SIZE, MIN_FRAMES, MIN_SIZE, I3DConfig, TwoStreamI3DConfig
 
 Triple = tuple[int, int, int]

@@ -15,9 +15,9 @@ import re
 
 import torch
 from torch import Tensor
-from zoo_plugins.resnext import STAGES, ResNeXtConfig
 
 from zoo.errors import WeightsError
+from zoo_plugins.resnext import STAGES, ResNeXtConfig
 
 COUNTER = "num_batches_tracked"
 FOREIGN_PREFIXES = {

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
 from zoo_plugins.resnext import ResNeXtConfig
 
 NormLayer = Callable[[int], nn.Module]

@@ -11,9 +11,9 @@ import re
 
 import torch
 from torch import Tensor
-from zoo_plugins.vit import ViTConfig
 
 from zoo.errors import WeightsError
+from zoo_plugins.vit import ViTConfig
 
 TIMM_MARKER = "patch_embed.proj.weight"
 TRANSFORMERS_PREFIX = r"^(?:vit\.)?"  # ViTForImageClassification nests ViTModel under "vit."

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from zoo_plugins.resnext import ResNeXtConfig
 
 import zoo
 from zoo.registry import yaml_cards
+from zoo_plugins.resnext import ResNeXtConfig
 
 PYRAMID_LEVELS = 5
 """P2..P5 from the backbone stages plus the max-pooled P6 (torchvision's "pool")."""

@@ -12,11 +12,11 @@ reported by the core as missing, unexpected or mis-shaped keys.
 from __future__ import annotations
 
 from torch import Tensor
+
+from zoo.errors import WeightsError
 from zoo_plugins.fpn import FasterRCNNConfig, ResNetFPNConfig
 from zoo_plugins.resnext.convert import from_torchvision as body_from_torchvision
 from zoo_plugins.resnext.convert import without_batch_counters
-
-from zoo.errors import WeightsError
 
 BACKBONE = "backbone."
 BODY = "body."

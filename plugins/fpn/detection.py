@@ -22,6 +22,7 @@ from torchvision.ops import (
     remove_small_boxes,
     roi_align,
 )
+
 from zoo_plugins.fpn import FasterRCNNConfig
 
 RPN_BOX_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
@@ -359,7 +360,7 @@ class TwoMLPHead(nn.Module):
         self.fc7 = nn.Linear(representation_size, representation_size)
 
     def forward(self, pooled: Tensor) -> Tensor:
-        return F.relu(self.fc7(F.relu(self.fc6(pooled.flatten(1)))))
+        return F.relu(self.fc7(F.relu(self.fc6(pooled.flatten(1)), inplace=True)), inplace=True)
 
 
 class BoxPredictor(nn.Module):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+
 from zoo_plugins.fpn import FasterRCNNConfig, ResNetFPNConfig
 from zoo_plugins.fpn.detection import (
     Detection,
@@ -52,9 +53,10 @@ class FeaturePyramid(nn.Module):
         for index in range(len(features) - 2, -1, -1):
             lateral = self.inner_blocks[index](features[index])
             top_down = F.interpolate(merged, size=lateral.shape[-2:], mode="nearest")
-            merged = lateral + top_down
+            merged = lateral.add_(top_down)
             outputs.insert(0, self.layer_blocks[index](merged))
-        outputs.append(F.max_pool2d(outputs[-1], kernel_size=1, stride=2))
+        # A 1x1 max pool with stride 2 is every other pixel: a strided view, no index bookkeeping.
+        outputs.append(outputs[-1][..., ::2, ::2])
         return outputs
 
 

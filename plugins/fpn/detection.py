@@ -324,7 +324,9 @@ def multiscale_roi_align(
     """RoIAlign each box on the level its size selects (FPN paper, equation 1).
 
     A box of side ``sqrt(wh)`` goes to level ``floor(4 + log2(sqrt(wh) / 224))``,
-    clamped to P2..P5; ``spatial_scale`` is that level's inverse stride.
+    clamped to P2..P5; ``spatial_scale`` is that level's inverse stride. (torchvision
+    infers each scale as the feature/image size ratio rounded to a power of two, which
+    equals these strides whenever the largest resized image is at least 75 pixels high.)
     """
     sides = torch.sqrt(torch.cat([box_area(boxes) for boxes in proposals]))
     eps = torch.tensor(LEVEL_EPS, dtype=sides.dtype, device=sides.device)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from huggingface_hub import ModelCard
 
 from zoo.modelcard import from_hf_model_card
 from zoo.registry import Registry
 
-ZOO = shutil.which("zoo") or "zoo"
+ZOO = str(Path(sys.executable).with_name("zoo"))  # the console script of this environment
 FIRST_CARD = Registry.from_entry_points().cards()[0]
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from results_file import write_report
 from safetensors.torch import save_file
 from torch import nn
 
@@ -130,14 +131,6 @@ def summarise(times: dict[str, list[float]]) -> dict:
         "median_ms": {name: round(value * 1e3, 1) for name, value in medians.items()},
         "ratio_zoo_to_transformers": round(medians["zoo"] / medians["transformers"], 3),
     }
-
-
-def write_report(path: Path, model: str, report: dict) -> None:
-    """One entry per model in the results file, so each model's run keeps the others'."""
-    reports = json.loads(path.read_text()) if path.is_file() else {}
-    reports[model] = report
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(reports, indent=2, sort_keys=True) + "\n")
 
 
 def main() -> None:

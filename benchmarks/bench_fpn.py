@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import torchvision
+from results_file import write_report
 from safetensors.torch import save_file
 from torch import Tensor, nn
 from torchvision.models.detection import fasterrcnn_resnet50_fpn
@@ -159,14 +160,6 @@ def time_interleaved(
                 if round_index >= warmup:
                     times[name].append(time.perf_counter() - start)
     return times
-
-
-def write_report(path: Path, model: str, report: dict) -> None:
-    """One entry per model in the results file, so each model's run keeps the others'."""
-    reports = json.loads(path.read_text()) if path.is_file() else {}
-    reports[model] = report
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(reports, indent=2, sort_keys=True) + "\n")
 
 
 def main() -> None:

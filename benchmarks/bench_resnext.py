@@ -28,6 +28,7 @@ from pathlib import Path
 import timm
 import torch
 import torchvision
+from results_file import write_report
 from safetensors.torch import save_file
 from torch import nn
 
@@ -126,14 +127,6 @@ def measure(
         report[f"ratio_zoo_to_{upstream}"] = round(medians["zoo"] / medians[upstream], 3)
         report[f"paired_ratio_zoo_to_{upstream}"] = round(statistics.median(paired), 3)
     return report
-
-
-def write_report(path: Path, model: str, report: dict) -> None:
-    """One entry per model in the results file, so each model's run keeps the others'."""
-    reports = json.loads(path.read_text()) if path.is_file() else {}
-    reports[model] = report
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(reports, indent=2, sort_keys=True) + "\n")
 
 
 def main() -> None:

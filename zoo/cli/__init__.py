@@ -1,0 +1,13 @@
+"""The ``zoo`` command line.
+
+Listing commands (list, info, plugins, card) read cards and plugin metadata
+only: they never import torch. Commands that touch weights or models import it
+inside, when they run.
+"""
+
+from __future__ import annotations
+
+from zoo.cli import cards, listing, weights  # noqa: F401  (each registers its commands)
+from zoo.cli.base import main
+
+__all__ = ["main"]

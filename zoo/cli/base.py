@@ -1,0 +1,76 @@
+"""The ``zoo`` click group and what every command module shares.
+
+Commands live one group per module (:mod:`zoo.cli.listing`, :mod:`zoo.cli.cards`,
+:mod:`zoo.cli.weights`, ...) and register themselves on :data:`main`. They only
+parse and print: the work happens in the library layers they call.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from zoo.errors import ZooError
+from zoo.registry import ZooPluginWarning
+
+
+def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn zoo's own errors into one-line messages and exit status 1, not tracebacks."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ZooError, KeyError) as error:
+            raise click.ClickException(str(error).strip("'\"")) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="zoo")
+def main() -> None:
+    """zoo: pretrained video and vision models with validated cards and verified weights."""
+    warnings.simplefilter("default", ZooPluginWarning)
+    warnings.showwarning = _show_plugin_warning
+
+
+@contextmanager
+def atomic_write(target: Path) -> Iterator[Path]:
+    """Write to a sibling temporary file and rename, so a failure never leaves half a file."""
+    temporary = target.with_name(f".{target.name}.partial")
+    try:
+        yield temporary
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f}MB"
+
+
+def millions(count: int) -> str:
+    return f"{count / 1e6:.1f}M"
+
+
+def echo_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(
+                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
+        )
+    if not rows:
+        click.echo("(no models match)", err=True)

@@ -10,7 +10,7 @@ Importing zoo does not import torch; building a model does.
 
 from __future__ import annotations
 
-from zoo.architecture import Architecture, ExportHints
+from zoo.architecture import Architecture, ExportHints, FeatureHints
 from zoo.cards import Card
 from zoo.errors import (
     AmbiguousNameError,
@@ -29,6 +29,7 @@ __all__ = [
     "Card",
     "CardError",
     "ExportHints",
+    "FeatureHints",
     "UnknownNameError",
     "WeightsError",
     "ZooError",

@@ -77,6 +77,11 @@ def zoo_architectures() -> list[zoo.Architecture]:
             export=zoo.ExportHints(
                 output_names=["logits"], dynamic_axes=_video_axes("video", "logits")
             ),
+            features=zoo.FeatureHints(
+                pooled="zoo_plugins.i3d.model:pooled_features",
+                cam_layer="Mixed_4f",
+                first_conv="Conv3d_1a_7x7.conv3d",
+            ),
             summary="Inflated Inception-V1 (I3D) video classifier; logits averaged over time.",
         ),
         zoo.Architecture(
@@ -86,6 +91,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
             converters={"authors": "zoo_plugins.i3d.convert:stream_from_authors"},
             export=zoo.ExportHints(
                 output_names=["logits"], dynamic_axes=_video_axes("rgb", "flow", "logits")
+            ),
+            features=zoo.FeatureHints(
+                pooled="zoo_plugins.i3d.model:pooled_two_stream_features",
+                cam_layer="rgb.Mixed_4f",
             ),
             summary="Two-stream I3D: RGB and optical-flow I3D streams, logits summed.",
         ),

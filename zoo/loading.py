@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 HF_HUB_PREFIX = "hf-hub:"
+ARCHITECTURE_ATTRIBUTE = "zoo_architecture"
 
 
 def build(
@@ -144,7 +145,7 @@ def _build_from_parts(
 ) -> nn.Module:
     """Without parts, the builder's own init; with parts, meta build + strict assignment."""
     if not parts:
-        return architecture.resolve_builder()(config)
+        return mark_architecture(architecture.resolve_builder()(config), architecture)
     converted = []
     for part in parts:
         state = read_state_dict(part.path)
@@ -155,7 +156,23 @@ def _build_from_parts(
     model = empty_model(architecture, config)
     names = ", ".join(f"{part.path.name} (layout {part.layout!r})" for part in parts)
     assign_state_dict(model, merge_parts(converted), origin=names)
+    return mark_architecture(model, architecture)
+
+
+def mark_architecture(model: nn.Module, architecture: Architecture) -> nn.Module:
+    """Remember which architecture built ``model``.
+
+    Tools that work on any model (Grad-CAM's default layer, embeddings) read the
+    architecture's :class:`~zoo.FeatureHints` from here instead of testing the model's class.
+    """
+    setattr(model, ARCHITECTURE_ATTRIBUTE, architecture)
     return model
+
+
+def architecture_of(model: Any) -> Architecture | None:
+    """The architecture that built ``model`` through :func:`build` or :func:`load`, if any."""
+    found = getattr(model, ARCHITECTURE_ATTRIBUTE, None)
+    return found if isinstance(found, Architecture) else None
 
 
 def _place(model: nn.Module, device: Any, dtype: Any) -> nn.Module:

@@ -8,15 +8,14 @@ parse and print: the work happens in the library layers they call.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import click
 
 from zoo.errors import ZooError
+from zoo.files import atomic_write  # noqa: F401  (the command modules import it from here)
 from zoo.registry import ZooPluginWarning
 
 
@@ -43,17 +42,6 @@ def main() -> None:
     """zoo: pretrained video and vision models with validated cards and verified weights."""
     warnings.simplefilter("default", ZooPluginWarning)
     warnings.showwarning = _show_plugin_warning
-
-
-@contextmanager
-def atomic_write(target: Path) -> Iterator[Path]:
-    """Write to a sibling temporary file and rename, so a failure never leaves half a file."""
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        yield temporary
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def megabytes(size: int) -> str:

@@ -1,0 +1,150 @@
+"""Pictures people would rather look at than read: overlays, GIFs, contact sheets, plots.
+
+Pixels come in as tensors in [0, 1] with channels first (C, H, W); pictures go out as
+uint8 (H, W, 3) arrays and files. Pillow writes PNG and GIF; matplotlib, used through its
+object API (no pyplot state), draws the colour map, the scatter and the attack figure.
+Every file is written under a temporary name and renamed, so none is ever half written.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from zoo.files import atomic_write
+from zoo.interpret.results import FeatureMap
+
+COLOUR_MAP = "turbo"
+FRAME_DURATION_MS = 120
+
+
+def display_pixels(pixels: Tensor, channel_order: str = "RGB") -> np.ndarray:
+    """(C, H, W) values in [0, 1] -> (H, W, 3) uint8 for the eye (grey and flow included)."""
+    array = pixels.detach().float().clamp(0, 1).cpu().numpy()
+    if array.shape[0] == 1:
+        array = np.repeat(array, 3, axis=0)
+    elif array.shape[0] == 2:
+        array = np.concatenate([array, np.full_like(array[:1], 0.5)], axis=0)
+    elif channel_order == "BGR":
+        array = array[::-1]
+    return (array[:3].transpose(1, 2, 0) * 255).round().astype(np.uint8)
+
+
+def scaled(heat: Tensor | np.ndarray) -> np.ndarray:
+    """A map in [0, 1], scaled by its largest value over the whole array (every frame alike,
+    so a frame that matters less looks it). An all-zero map stays zero."""
+    values = np.asarray(heat, dtype=np.float32).clip(min=0)
+    peak = float(values.max()) if values.size else 0.0
+    return values / peak if peak > 0 else values
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The heat map (H, W) in [0, 1], coloured, blended over the image (H, W, 3) uint8."""
+    from matplotlib import colormaps
+
+    if heat.shape != image.shape[:2]:
+        raise ValueError(f"heat map {heat.shape} does not match the image {image.shape[:2]}")
+    coloured = colormaps[COLOUR_MAP](heat)[..., :3] * 255
+    weight = alpha * heat[..., None] ** 0.5
+    return (image * (1 - weight) + coloured * weight).round().astype(np.uint8)
+
+
+def contact_sheet(
+    frames: Sequence[np.ndarray], captions: Sequence[str], columns: int = 8
+) -> np.ndarray:
+    """Frames in a grid, each with its caption (frame number, score) beneath."""
+    from PIL import Image, ImageDraw
+
+    height, width = frames[0].shape[:2]
+    caption_height = 14
+    rows = -(-len(frames) // columns)
+    columns = min(columns, len(frames))
+    sheet = Image.new("RGB", (columns * width, rows * (height + caption_height)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (frame, caption) in enumerate(zip(frames, captions, strict=True)):
+        left, top = (index % columns) * width, (index // columns) * (height + caption_height)
+        sheet.paste(Image.fromarray(frame), (left, top))
+        draw.text((left + 2, top + height + 1), caption, fill="black")
+    return np.asarray(sheet)
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    from PIL import Image
+
+    with atomic_write(path) as temporary:
+        Image.fromarray(image).save(temporary, format="PNG", optimize=True)
+    return path
+
+
+def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = FRAME_DURATION_MS):
+    """An animated GIF that loops forever, one frame per ``duration_ms``."""
+    from PIL import Image
+
+    first, *rest = [Image.fromarray(frame) for frame in frames]
+    with atomic_write(path) as temporary:
+        first.save(
+            temporary,
+            format="GIF",
+            save_all=True,
+            append_images=rest,
+            duration=duration_ms,
+            loop=0,
+        )
+    return path
+
+
+def write_scatter(path: Path, feature_map: FeatureMap, title: str) -> Path:
+    """The 2-D map as a scatter plot coloured by group, with the k-NN accuracy in the title."""
+    figure, axes = _figure((6, 5))
+    groups = sorted({point.group for point in feature_map.points})
+    for group in groups:
+        points = [p for p in feature_map.points if p.group == group]
+        axes.scatter([p.x for p in points], [p.y for p in points], s=18, label=group, alpha=0.8)
+    if len(groups) <= 20:
+        axes.legend(fontsize=8, loc="best")
+    if feature_map.knn_accuracy is not None:
+        accuracy, chance = feature_map.knn_accuracy, feature_map.chance
+        title += f"\nk-NN accuracy in the 2-D map {accuracy:.2f} (chance {chance:.2f})"
+    axes.set_title(title, fontsize=9)
+    axes.set_xlabel(f"{feature_map.method} 1")
+    axes.set_ylabel(f"{feature_map.method} 2")
+    return _save_figure(path, figure)
+
+
+def write_attack_figure(
+    path: Path, clean: np.ndarray, adversarial: np.ndarray, captions: Sequence[str], title: str
+) -> Path:
+    """Clean and adversarial side by side with their predictions, and the change between
+    them stretched to full contrast (at eps = 2/255 it is invisible otherwise)."""
+    change = adversarial.astype(np.float32) - clean.astype(np.float32)
+    spread = float(np.abs(change).max()) or 1.0
+    stretched = ((change / spread) * 127.5 + 127.5).round().astype(np.uint8)
+    panels = [clean, adversarial, stretched]
+    figure, axes = _figure((9, 3.4), columns=3)
+    for ax, panel, caption in zip(axes, panels, captions, strict=True):
+        ax.imshow(panel)
+        ax.set_title(caption, fontsize=8)
+        ax.set_axis_off()
+    figure.suptitle(title, fontsize=9)
+    return _save_figure(path, figure)
+
+
+def _figure(size: tuple[float, float], columns: int = 1) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    axes = figure.subplots(1, columns)
+    return figure, axes
+
+
+def _save_figure(path: Path, figure: Any) -> Path:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    with atomic_write(path) as temporary:
+        temporary.write_bytes(buffer.getvalue())
+    return path

@@ -1,0 +1,78 @@
+"""Typed results of the interpretation layer; each prints as JSON (``model_dump_json``).
+
+Results that carry tensors (the adversarial input, the embeddings) keep them in fields
+excluded from the JSON, so one object serves both Python callers and ``--json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Prediction(Result):
+    """One class and the probability the model gives it (softmax of its scores)."""
+
+    index: int
+    label: str | None = None
+    probability: float
+
+    def describe(self) -> str:
+        return f"{self.label or f'class {self.index}'} ({self.probability:.1%})"
+
+
+class AttackedSample(Result):
+    """What an attack did to one sample, in pixel space [0, 1]."""
+
+    target: Prediction = Field(description="the attacked class, scored on the clean input")
+    target_after: Prediction = Field(description="the same class, scored on the adversarial one")
+    clean: Prediction = Field(description="top-1 on the clean input")
+    adversarial: Prediction = Field(description="top-1 on the adversarial input")
+    linf: float = Field(description="largest change of any pixel value (L-infinity norm)")
+
+    @property
+    def fooled(self) -> bool:
+        return self.adversarial.index != self.target.index
+
+
+class Attack(Result):
+    """An FGSM or PGD attack on a batch; ``adversarial`` holds the perturbed pixels."""
+
+    method: Literal["fgsm", "pgd"]
+    eps: float
+    steps: int
+    step_size: float
+    samples: list[AttackedSample]
+    adversarial: Any = Field(exclude=True, repr=False, description="the adversarial pixels")
+
+
+class Neighbour(Result):
+    """An input of the searched folder and its cosine similarity to the query."""
+
+    name: str
+    similarity: float
+
+
+class MapPoint(Result):
+    name: str
+    group: str
+    x: float
+    y: float
+
+
+class FeatureMap(Result):
+    """Embeddings projected to 2-D, and how well the groups separate there."""
+
+    method: Literal["pca", "tsne"]
+    points: list[MapPoint]
+    knn_accuracy: float | None = Field(
+        default=None,
+        description="leave-one-out k-NN accuracy of the groups in the 2-D map "
+        "(chance: the largest group's share); None with fewer than two groups",
+    )
+    chance: float | None = None

@@ -45,15 +45,18 @@ def grad_cam(
     *,
     tokens: int | None = None,
     layout: str | None = None,
+    positive: bool = True,
 ) -> Tensor:
     """Grad-CAM of class ``target`` (default: the top-1), as a map over the input's axes.
 
     ``layer`` is a module or a dotted path (``"layer4"``, ``"blocks.-1.norm1"``); by
     default the plugin's ``cam_layer``. ``tokens`` says the layer emits a token sequence
     (N, tokens + h*w, C) whose ``tokens`` leading entries are not spatial (default: the
-    plugin's ``cam_tokens`` when the layer is its default). Returns (N, H, W) for images
-    and (N, T, H, W) for clips (axes in ``layout`` order, channels dropped), non-negative,
-    on the first input's axes when the model takes several.
+    plugin's ``cam_tokens``). Returns (N, H, W) for images and (N, T, H, W) for clips (axes
+    in ``layout`` order, channels dropped), on the first input's axes when the model takes
+    several. ``positive`` keeps only evidence for the class, as the paper does; a map that
+    is then zero everywhere (common with random weights) means the layer holds none, and
+    ``positive=False`` shows the signed map.
     """
     from captum.attr import LayerGradCam
 
@@ -63,7 +66,7 @@ def grad_cam(
     targets = resolve_target(model, inputs, target)
     with _as_grid(module, tokens) as grid_layer:
         cam = LayerGradCam(class_scores(model, targets), grid_layer).attribute(
-            inputs, target=targets, relu_attributions=True
+            inputs, target=targets, relu_attributions=positive
         )
     return _upsample(cam.detach(), size, layer or "the default layer")
 

@@ -58,7 +58,7 @@ def occlusion(
         inputs,
         sliding_window_shapes=windows,
         strides=strides,
-        baselines=baseline,
+        baselines=(baseline,) * len(inputs),
         target=targets,
         perturbations_per_eval=batch,
         show_progress=progress,

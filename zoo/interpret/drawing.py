@@ -73,6 +73,14 @@ def contact_sheet(
     return np.asarray(sheet)
 
 
+def write_array(path: Path, array: np.ndarray) -> Path:
+    """The numbers behind a picture (a map, adversarial pixels, embeddings), float32 .npy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as temporary, temporary.open("wb") as handle:
+        np.save(handle, np.asarray(array, dtype=np.float32))
+    return path
+
+
 def write_png(path: Path, image: np.ndarray) -> Path:
     from PIL import Image
 

@@ -62,13 +62,13 @@ def grad_cam(
 
     inputs = as_tuple(input)
     size = map_shape(inputs[0], layout_of(inputs[0], layout))
-    module, tokens = _target_layer(model, layer, tokens)
+    module, tokens, name = target_layer(model, layer, tokens)
     targets = resolve_target(model, inputs, target)
     with _as_grid(module, tokens) as grid_layer:
         cam = LayerGradCam(class_scores(model, targets), grid_layer).attribute(
             inputs, target=targets, relu_attributions=positive
         )
-    return _upsample(cam.detach(), size, layer or "the default layer")
+    return _upsample(cam.detach(), size, name)
 
 
 class TokenGrid(nn.Module):
@@ -122,23 +122,27 @@ def _as_grid(module: nn.Module, tokens: int | None) -> Iterator[nn.Module]:
         handle.remove()
 
 
-def _target_layer(
-    model: nn.Module, layer: str | nn.Module | None, tokens: int | None
-) -> tuple[nn.Module, int | None]:
+def target_layer(
+    model: nn.Module, layer: str | nn.Module | None, tokens: int | None = None
+) -> tuple[nn.Module, int | None, str]:
+    """The module Grad-CAM watches, its leading non-spatial tokens, and its name.
+
+    ``layer`` None means the plugin's ``cam_layer``; a named layer in a model whose plugin
+    declares ``cam_tokens`` is read as a token sequence too (every block emits one).
+    """
     if isinstance(layer, nn.Module):
-        return layer, tokens
+        return layer, tokens, type(layer).__name__
     hints = hints_of(model)
-    if layer is None:
-        if hints is None or hints.cam_layer is None:
-            raise InterpretError(
-                f"{describe(model)} declares no Grad-CAM layer (FeatureHints.cam_layer); "
-                "name one with layer="
-            )
-        layer, tokens = hints.cam_layer, hints.cam_tokens if tokens is None else tokens
-    elif tokens is None and hints is not None:
+    if layer is None and (hints is None or hints.cam_layer is None):
+        raise InterpretError(
+            f"{describe(model)} declares no Grad-CAM layer (FeatureHints.cam_layer); "
+            "name one with layer="
+        )
+    path = hints.cam_layer if layer is None else layer
+    if tokens is None and hints is not None:
         tokens = hints.cam_tokens
     try:
-        return submodule(model, layer), tokens
+        return submodule(model, path), tokens, path
     except ValueError as error:
         raise InterpretError(str(error)) from None
 

@@ -22,8 +22,12 @@ class Prediction(Result):
     label: str | None = None
     probability: float
 
+    @property
+    def name(self) -> str:
+        return self.label or f"class {self.index}"
+
     def describe(self) -> str:
-        return f"{self.label or f'class {self.index}'} ({self.probability:.1%})"
+        return f"{self.name} ({self.probability:.1%})"
 
 
 class AttackedSample(Result):
@@ -76,3 +80,34 @@ class FeatureMap(Result):
         "(chance: the largest group's share); None with fewer than two groups",
     )
     chance: float | None = None
+
+
+class Explanation(Result):
+    """A Grad-CAM or occlusion map of one input, and the pictures drawn from it."""
+
+    model: str
+    input: str
+    method: Literal["gradcam", "occlusion"]
+    target: Prediction = Field(description="the explained class")
+    top: Prediction = Field(description="the model's top-1 on this input")
+    layer: str | None = Field(default=None, description="Grad-CAM's layer")
+    window: list[int] | None = Field(default=None, description="occlusion window, map axes")
+    stride: list[int] | None = None
+    axes: str = Field(description="the map's axes, e.g. THW or HW")
+    shape: list[int]
+    frame_share: list[float] | None = Field(
+        default=None, description="for clips, each frame's share of the map's positive mass"
+    )
+    files: list[str]
+    note: str = ""
+    heat: Any = Field(exclude=True, repr=False, description="the map, a numpy array")
+
+
+class AttackReport(Result):
+    """An attack on one input, and the files written: the adversarial input and a figure."""
+
+    model: str
+    input: str
+    attack: Attack
+    files: list[str]
+    note: str = ""

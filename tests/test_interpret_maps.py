@@ -20,7 +20,7 @@ from test_features import SMALL
 from torch import nn
 
 import zoo
-from zoo.interpret import InterpretError, grad_cam, occlusion
+from zoo.interpret import InterpretError, grad_cam, occlusion, output_change
 from zoo.interpret.gradcam import TokenGrid
 from zoo.registry import default_registry
 
@@ -43,6 +43,22 @@ def test_occlusion_credits_only_the_quadrant_the_model_sees():
     assert heat.shape == (4, 32, 32)
     # Windows straddling the border credit a 4-pixel fringe; farther out nothing changes.
     assert heat[:, 20:, :].abs().max() == 0 and heat[:, :, :12].abs().max() == 0
+    assert share(heat, (slice(None), slice(0, 16), slice(16, 32))) > 0.8
+
+
+def test_occlusion_of_a_non_classifier_maps_where_hiding_the_input_changes_its_output():
+    class TopRightEcho(nn.Module):
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return image[..., :16, 16:] * 2
+
+    images = torch.rand(2, 3, 32, 32)
+    score = output_change(TopRightEcho(), images)
+
+    heat = occlusion(score, images, 0, window=8, stride=4, batch=5)
+    one_at_a_time = occlusion(score, images, 0, window=8, stride=4, batch=1)
+
+    torch.testing.assert_close(heat, one_at_a_time)
+    assert heat.min() >= 0 and heat[:, 20:, :].max() == 0 and heat[:, :, :12].max() == 0
     assert share(heat, (slice(None), slice(0, 16), slice(16, 32))) > 0.8
 
 

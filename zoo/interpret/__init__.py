@@ -20,7 +20,7 @@ from __future__ import annotations
 from zoo.interpret.attacks import fgsm, pgd
 from zoo.interpret.embeddings import embed, feature_map, nearest, project, separation
 from zoo.interpret.gradcam import grad_cam
-from zoo.interpret.occlusion import occlusion
+from zoo.interpret.occlusion import occlusion, output_change
 from zoo.interpret.results import Attack, AttackedSample, FeatureMap, Neighbour, Prediction
 from zoo.interpret.tensors import InterpretError
 
@@ -37,6 +37,7 @@ __all__ = [
     "grad_cam",
     "nearest",
     "occlusion",
+    "output_change",
     "pgd",
     "project",
     "separation",

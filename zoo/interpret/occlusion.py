@@ -3,13 +3,15 @@
 A window covering every channel slides over the input's space (and time); at each
 position it is replaced by a baseline and the drop of the target class's score is
 credited to the pixels (and frames) it covered. It needs no gradients and no hints, so it
-works on any classifier the zoo can build, third-party ones included.
+works on any classifier the zoo can build, third-party ones included; with
+:func:`output_change` as the score it works on models that do not classify (forecasters).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from zoo.interpret.tensors import (
@@ -27,7 +29,7 @@ Size = int | Sequence[int]
 
 
 def occlusion(
-    model: nn.Module,
+    model: nn.Module | Callable[..., Tensor],
     input: Inputs,
     target: Target = None,
     window: Size = 16,
@@ -94,3 +96,29 @@ def _spec(tensor: Tensor, layout: str, size: Size, what: str) -> tuple[int, ...]
     per_axis = dict(zip(axes, sizes, strict=True))
     channels = tensor.shape[layout.index("C")]
     return tuple(per_axis.get(index, channels) for index in range(1, tensor.ndim))
+
+
+def output_change(model: nn.Module, input: Inputs) -> Callable[..., Tensor]:
+    """A one-class score for a model that does not classify: how little its output moves.
+
+    The score of an input is minus the mean squared difference between the model's output
+    on it and on ``input``, shape (N, 1), so occlusion of class 0 of this function maps
+    where hiding the input changes the output (a forecast, say) the most. Occlusion runs
+    several occluded copies per forward, stacked copy after copy; the reference output is
+    repeated to match.
+    """
+    inputs = as_tuple(input)
+    with torch.no_grad():
+        reference = model(*inputs)
+    if not isinstance(reference, Tensor):
+        raise InterpretError(
+            f"output_change needs a model that returns one tensor, found {type(reference).__name__}"
+        )
+
+    def score(*changed: Tensor) -> Tensor:
+        output = model(*changed)
+        copies = output.shape[0] // reference.shape[0]
+        expected = reference.repeat(copies, *([1] * (reference.ndim - 1)))
+        return -(output - expected).pow(2).flatten(1).mean(dim=1, keepdim=True)
+
+    return score

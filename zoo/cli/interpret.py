@@ -52,6 +52,13 @@ def sizes(text: str | None, what: str) -> tuple[int, ...] | None:
 @click.option("--layer", help="Grad-CAM layer, a dotted path (default: the plugin's).")
 @click.option("--window", help="Occlusion window per map axis, e.g. 32 or 4,32,32 (T,H,W).")
 @click.option("--stride", help="Occlusion stride per map axis (default: half the window).")
+@click.option(
+    "--baseline",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Occlusion: the pixel value hiding a region (0 black, 0.5 grey).",
+)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps")
 @model_source_options
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR, help="Folder for the pictures.")
@@ -65,6 +72,7 @@ def explain(
     layer: str | None,
     window: str | None,
     stride: str | None,
+    baseline: float,
     device: str,
     weights: str | None,
     layout: str | None,
@@ -89,6 +97,7 @@ def explain(
         layer=layer,
         window=sizes(window, "--window"),
         stride=sizes(stride, "--stride"),
+        baseline=baseline,
         progress=sys.stderr.isatty(),
     )
     print_result(result, as_json, _explanation_lines(result))
@@ -97,12 +106,14 @@ def explain(
 def _explanation_lines(result: Any) -> list[str]:
     where = f"layer {result.layer}" if result.layer else f"window {result.window}"
     note = f"; {result.note}" if result.note else ""
-    return [
+    explained = result.target.describe() if result.target else result.score
+    lines = [
         f"{result.input}  ({result.model}{note})",
-        f"  {result.method} of {result.target.describe()}, {where}",
-        f"  top-1 {result.top.describe()}",
-        *(f"  wrote {file}" for file in result.files),
+        f"  {result.method} of {explained}, {where}",
     ]
+    if result.top is not None:
+        lines.append(f"  top-1 {result.top.describe()}")
+    return [*lines, *(f"  wrote {file}" for file in result.files)]
 
 
 @main.command()

@@ -79,17 +79,12 @@ def explore(
     device: str = "auto",
     progress: bool = False,
 ) -> EmbeddingReport:
-    """Embed ``inputs``; write the (M, D) array, the ``query``'s ``k`` neighbours, a map."""
-    from zoo.inference import predictor as make_predictor
+    """Embed ``inputs``; write the (M, D) array, find the ``query``'s ``k`` nearest among
+    them (itself excluded), draw their 2-D map coloured by folder or by top-1 label."""
+    from zoo.interpret.pipeline import seeded_predictor
 
-    predictor = make_predictor(
-        name,
-        backend="torch",
-        compile=False,
-        device=device,
-        weights=weights,
-        layout=layout,
-        pretrained=pretrained,
+    predictor = seeded_predictor(
+        name, device=device, weights=weights, layout=layout, pretrained=pretrained
     )
     files = media_files(inputs)
     vectors, labels = _embed_all(predictor, [path for path, _ in files], colour, progress)
@@ -100,8 +95,11 @@ def explore(
         report["output"] = str(write_array(output, vectors))
     if query is not None:
         query_vector, _ = _embed_all(predictor, [Path(query)], "folder", False)
+        others = [i for i, (path, _) in enumerate(files) if path.resolve() != Path(query).resolve()]
         report["query"] = str(query)
-        report["neighbours"] = nearest(query_vector[0], vectors, names, k)
+        report["neighbours"] = nearest(
+            query_vector[0], vectors[others], [names[i] for i in others], k
+        )
     if map_file is not None:
         mapped = feature_map(vectors, names, groups, method=method)
         title = f"{predictor.card.name}: {len(names)} inputs, {method.upper()}, by {colour}"

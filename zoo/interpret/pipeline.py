@@ -23,11 +23,12 @@ from torch import Tensor, nn
 from zoo.interpret import drawing
 from zoo.interpret.attacks import fgsm, pgd
 from zoo.interpret.gradcam import grad_cam, target_layer
-from zoo.interpret.occlusion import occlusion
+from zoo.interpret.occlusion import occlusion, output_change
 from zoo.interpret.results import AttackReport, Explanation, Prediction
 from zoo.interpret.tensors import InterpretError
 
 GREY = 0.5
+CLASSIFICATION = ("image-classification", "video-classification")
 
 
 class PixelModel(nn.Module):
@@ -58,6 +59,10 @@ class Subject:
         return self.predictor.card
 
     @property
+    def classifies(self) -> bool:
+        return self.card.task in CLASSIFICATION
+
+    @property
     def layout(self) -> str:
         return self.card.inputs[0].layout
 
@@ -86,16 +91,8 @@ def open_subject(
     device: str = "auto",
 ) -> Subject:
     """The model NAME in pixel space and the middle row (clip, or frame) of ``source``."""
-    from zoo.inference import predictor as make_predictor
-
-    predictor = make_predictor(
-        name,
-        backend="torch",
-        compile=False,
-        device=device,
-        weights=weights,
-        layout=layout,
-        pretrained=pretrained,
+    predictor = seeded_predictor(
+        name, device=device, weights=weights, layout=layout, pretrained=pretrained
     )
     prepared = predictor.preprocess(source, normalize=False)
     row = prepared.rows // 2
@@ -107,6 +104,20 @@ def open_subject(
         note += f"; this is row {row + 1} of {prepared.rows}, the middle one"
     model = PixelModel(predictor.model, normalizations).eval()
     return Subject(predictor, model, pixels, str(source), note.strip("; "))
+
+
+def seeded_predictor(name: str, *, seed: int = 0, **options: Any) -> Any:
+    """The predictor of model NAME on PyTorch, uncompiled (the methods need its gradients).
+
+    Random weights (``pretrained=False``) are drawn from a fixed seed, so that a picture
+    made with ``--random`` is made again by the same command; the caller's random state
+    is left as it was.
+    """
+    from zoo.inference import predictor
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return predictor(name, backend="torch", compile=False, **options)
 
 
 def class_index(target: int | str | None, labels: list[str] | None) -> int | None:
@@ -133,57 +144,92 @@ def explain(
     layer: str | None = None,
     window: tuple[int, ...] | None = None,
     stride: tuple[int, ...] | None = None,
+    baseline: float = GREY,
     progress: bool = False,
 ) -> Explanation:
     """Grad-CAM or occlusion of ``subject`` for ``target``, with its pictures in ``output``.
 
     ``window`` and ``stride`` (occlusion) are per map axis (T, H, W or H, W); by default
-    about a seventh of the frame, half of that as stride, and a quarter of the clip.
+    about a seventh of the frame, half of that as stride, and a quarter of the clip. The
+    occluded region takes the pixel value ``baseline`` (mid-grey). A model that does not
+    classify (a forecaster) gets occlusion of :func:`output_change`: where hiding the input
+    moves its output most.
     """
-    probabilities = subject.probabilities()
-    index = class_index(target, subject.card.label_names())
-    index = int(probabilities.argmax()) if index is None else index
+    if method not in ("gradcam", "occlusion"):
+        raise InterpretError(f"unknown method {method!r}; expected gradcam or occlusion")
+    scored = _scored(subject, method, target)
     if method == "gradcam":
-        inner = subject.model.model
-        module, tokens, path = target_layer(inner, layer)
+        module, tokens, path = target_layer(subject.model.model, layer)
         heat = grad_cam(
-            subject.model, subject.pixels, index, module, tokens=tokens, layout=subject.layout
+            scored.model, subject.pixels, scored.index, module, tokens=tokens, layout=subject.layout
         )
         settings: dict[str, Any] = {"layer": path}
-    elif method == "occlusion":
+    else:
         window = window or default_window(subject)
         stride = stride or tuple(max(1, size // 2) for size in window)
         maps = occlusion(
-            subject.model,
+            scored.model,
             subject.pixels,
-            index,
+            scored.index,
             window,
             stride,
             layout=subject.layout,
-            baseline=GREY,
+            baseline=baseline,
             batch=4,
             progress=progress,
         )
         heat = maps[0] if isinstance(maps, tuple) else maps
-        settings = {"window": list(window), "stride": list(stride)}
-    else:
-        raise InterpretError(f"unknown method {method!r}; expected gradcam or occlusion")
+        settings = {"window": list(window), "stride": list(stride), "baseline": baseline}
     heat = heat[0].float().cpu()
-    files = _draw_explanation(subject, heat, output, method)
     return Explanation(
         model=subject.card.name,
         input=subject.source,
         method=method,
-        target=subject.prediction(index, probabilities),
-        top=subject.prediction(int(probabilities.argmax()), probabilities),
+        score=scored.score,
+        target=scored.target,
+        top=scored.top,
         axes="".join(axis for axis in subject.layout if axis not in "NC"),
         shape=list(heat.shape),
         frame_share=_frame_share(heat) if "T" in subject.layout else None,
-        files=[str(f) for f in files],
+        files=[str(f) for f in _draw_explanation(subject, heat, output, method)],
         note=subject.note,
         heat=heat.numpy(),
         **settings,
     )
+
+
+@dataclass
+class Scored:
+    """What a method explains: a function of the pixels, the score's index, and its name."""
+
+    model: Any
+    index: int
+    score: str
+    target: Prediction | None = None
+    top: Prediction | None = None
+
+
+def _scored(subject: Subject, method: str, target: int | str | None) -> Scored:
+    if subject.classifies:
+        probabilities = subject.probabilities()
+        index = class_index(target, subject.card.label_names())
+        index = int(probabilities.argmax()) if index is None else index
+        return Scored(
+            subject.model,
+            index,
+            "class score",
+            subject.prediction(index, probabilities),
+            subject.prediction(int(probabilities.argmax()), probabilities),
+        )
+    task = f"{subject.card.name} is a {subject.card.task} model"
+    if method == "gradcam":
+        raise InterpretError(
+            f"Grad-CAM explains a class score and {task}; occlusion maps where hiding the "
+            "input changes its output (--method occlusion)"
+        )
+    if target is not None:
+        raise InterpretError(f"a target names a class and {task}, without classes")
+    return Scored(output_change(subject.model, subject.pixels), 0, "output change")
 
 
 def attack(
@@ -197,6 +243,11 @@ def attack(
     target: int | str | None = None,
 ) -> AttackReport:
     """FGSM or PGD on ``subject`` in pixel space, with the adversarial input and a figure."""
+    if not subject.classifies:
+        raise InterpretError(
+            f"attacks move a classifier's answer; {subject.card.name} is a "
+            f"{subject.card.task} model"
+        )
     if len(subject.pixels) != 1:
         raise InterpretError(
             f"attacks perturb one pixel input; {subject.card.name} takes "

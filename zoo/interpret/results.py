@@ -88,11 +88,16 @@ class Explanation(Result):
     model: str
     input: str
     method: Literal["gradcam", "occlusion"]
-    target: Prediction = Field(description="the explained class")
-    top: Prediction = Field(description="the model's top-1 on this input")
+    score: Literal["class score", "output change"] = Field(
+        description="what the map explains: a class's score, or (a model without classes) "
+        "how far the output moves when part of the input is hidden"
+    )
+    target: Prediction | None = Field(default=None, description="the explained class")
+    top: Prediction | None = Field(default=None, description="the top-1 on this input")
     layer: str | None = Field(default=None, description="Grad-CAM's layer")
     window: list[int] | None = Field(default=None, description="occlusion window, map axes")
     stride: list[int] | None = None
+    baseline: float | None = Field(default=None, description="occluded pixels' value, [0, 1]")
     axes: str = Field(description="the map's axes, e.g. THW or HW")
     shape: list[int]
     frame_share: list[float] | None = Field(

@@ -21,6 +21,7 @@ from zoo.interpret.results import FeatureMap
 
 COLOUR_MAP = "turbo"
 FRAME_DURATION_MS = 120
+DISPLAY_SIDE = 96
 
 
 def display_pixels(pixels: Tensor, channel_order: str = "RGB") -> np.ndarray:
@@ -52,6 +53,15 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarr
     coloured = colormaps[COLOUR_MAP](heat)[..., :3] * 255
     weight = alpha * heat[..., None] ** 0.5
     return (image * (1 - weight) + coloured * weight).round().astype(np.uint8)
+
+
+def enlarged(frames: np.ndarray, smallest: int = DISPLAY_SIDE) -> np.ndarray:
+    """Frames (T, H, W, 3) repeated to at least ``smallest`` pixels a side: a 32x32 input
+    stays a readable picture, each model pixel a visible block (nothing interpolated)."""
+    factor = -(-smallest // min(frames.shape[1:3]))
+    if factor <= 1:
+        return frames
+    return frames.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
 def contact_sheet(
@@ -135,7 +145,7 @@ def write_attack_figure(
     panels = [clean, adversarial, stretched]
     figure, axes = _figure((9, 3.4), columns=3)
     for ax, panel, caption in zip(axes, panels, captions, strict=True):
-        ax.imshow(panel)
+        ax.imshow(panel, interpolation="nearest")
         ax.set_title(caption, fontsize=8)
         ax.set_axis_off()
     figure.suptitle(title, fontsize=9)

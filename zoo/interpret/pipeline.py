@@ -296,7 +296,9 @@ def _draw_explanation(subject: Subject, heat: Tensor, output: Path, method: str)
     output.mkdir(parents=True, exist_ok=True)
     frames = subject.frames()
     scaled = drawing.scaled(heat if "T" in subject.layout else heat[None])
-    overlays = np.stack([drawing.overlay(f, h) for f, h in zip(frames, scaled, strict=True)])
+    overlays = drawing.enlarged(
+        np.stack([drawing.overlay(f, h) for f, h in zip(frames, scaled, strict=True)])
+    )
     files = [drawing.write_array(output / f"{method}.npy", heat.numpy())]
     if "T" not in subject.layout:
         return [drawing.write_png(output / f"{method}.png", overlays[0]), *files]

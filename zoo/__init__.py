@@ -15,6 +15,7 @@ from zoo.cards import Card
 from zoo.errors import (
     AmbiguousNameError,
     CardError,
+    InterpretError,
     UnknownNameError,
     WeightsError,
     ZooError,
@@ -30,6 +31,7 @@ __all__ = [
     "CardError",
     "ExportHints",
     "FeatureHints",
+    "InterpretError",
     "UnknownNameError",
     "WeightsError",
     "ZooError",

@@ -42,3 +42,8 @@ class CardError(ZooError, ValueError):
 
 class WeightsError(ZooError, ValueError):
     """Weights that cannot be used: wrong hash, corrupt file, keys or shapes that do not match."""
+
+
+class InterpretError(ZooError, ValueError):
+    """An interpretation request the model or input cannot serve (a layer without spatial
+    axes, a forecaster asked for Grad-CAM, pixels outside [0, 1]); says what was expected."""

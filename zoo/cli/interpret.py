@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from zoo.cli.base import fails_cleanly, main, model_source_options, weights_arguments
+from zoo.errors import InterpretError
 
 OUTPUT_DIR = click.Path(file_okay=False, path_type=Path)
 
@@ -34,11 +35,9 @@ def sizes(text: str | None, what: str) -> tuple[int, ...] | None:
     try:
         values = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise click.BadParameter(
-            f"expected sizes like 32 or 4,32,32, found {text!r}", param_hint=what
-        ) from None
-    if min(values) < 1:
-        raise click.BadParameter(f"sizes must be positive, found {text!r}", param_hint=what)
+        values = ()
+    if not values or min(values) < 1:
+        raise InterpretError(f"{what} expects positive sizes like 32 or 4,32,32, found {text!r}")
     return values
 
 
@@ -85,10 +84,9 @@ def explain(
     from zoo.interpret.pipeline import open_subject
 
     if method == "gradcam" and (window or stride):
-        raise click.UsageError("--window and --stride are occlusion's; Grad-CAM takes --layer")
-    subject = open_subject(
-        name, input, device=device, **weights_arguments(weights, layout, random_init)
-    )
+        raise InterpretError("--window and --stride are occlusion's; Grad-CAM takes --layer")
+    source = weights_arguments(weights, layout, random_init)
+    subject = open_subject(name, input, method=method, target=target, device=device, **source)
     result = run(
         subject,
         output,
@@ -156,9 +154,8 @@ def attack(
     from zoo.interpret.pipeline import attack as run
     from zoo.interpret.pipeline import open_subject
 
-    subject = open_subject(
-        name, input, device=device, **weights_arguments(weights, layout, random_init)
-    )
+    source = weights_arguments(weights, layout, random_init)
+    subject = open_subject(name, input, method=method, target=target, device=device, **source)
     result = run(
         subject, output, method=method, eps=eps, steps=steps, step_size=step_size, target=target
     )
@@ -230,7 +227,7 @@ def embed(
     from zoo.interpret.collection import explore
 
     if output is None and query is None and map_file is None:
-        raise click.UsageError("nothing to do: give -o FILE, --query FILE or --map FILE")
+        raise InterpretError("nothing to do: give -o FILE, --query FILE or --map FILE")
     result = explore(
         name,
         inputs,

@@ -17,12 +17,12 @@ when a function that needs them runs.
 
 from __future__ import annotations
 
+from zoo.errors import InterpretError
 from zoo.interpret.attacks import fgsm, pgd
 from zoo.interpret.embeddings import embed, feature_map, nearest, project, separation
 from zoo.interpret.gradcam import grad_cam
 from zoo.interpret.occlusion import occlusion, output_change
 from zoo.interpret.results import Attack, AttackedSample, FeatureMap, Neighbour, Prediction
-from zoo.interpret.tensors import InterpretError
 
 __all__ = [
     "Attack",

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.errors import InterpretError
 from zoo.interpret.results import Attack, AttackedSample, Prediction
-from zoo.interpret.tensors import InterpretError, Target, class_scores, resolve_target
+from zoo.interpret.tensors import Target, class_scores, resolve_target
 
 Normalize = Callable[[Tensor], Tensor]
 

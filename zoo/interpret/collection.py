@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from zoo.errors import InterpretError
 from zoo.interpret.drawing import write_array, write_scatter
 from zoo.interpret.embeddings import embed, feature_map, nearest
 from zoo.interpret.results import FeatureMap, Neighbour, Result
-from zoo.interpret.tensors import InterpretError
 
 Colour = Literal["folder", "label"]
 

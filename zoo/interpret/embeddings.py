@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.errors import InterpretError
 from zoo.interpret.results import FeatureMap, MapPoint, Neighbour
-from zoo.interpret.tensors import Inputs, InterpretError, as_tuple, describe, hints_of
+from zoo.interpret.tensors import Inputs, as_tuple, describe, hints_of
 
 Projection = Literal["pca", "tsne"]
 

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.architecture import submodule
+from zoo.errors import InterpretError
 from zoo.interpret.tensors import (
     Inputs,
-    InterpretError,
     Target,
     as_tuple,
     class_scores,

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from zoo.errors import InterpretError
 from zoo.interpret.tensors import (
     Inputs,
-    InterpretError,
     Target,
     as_tuple,
     class_scores,

@@ -20,14 +20,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from zoo.cards import Card
+from zoo.errors import InterpretError
 from zoo.interpret import drawing
 from zoo.interpret.attacks import fgsm, pgd
 from zoo.interpret.gradcam import grad_cam, target_layer
 from zoo.interpret.occlusion import occlusion, output_change
 from zoo.interpret.results import AttackReport, Explanation, Prediction
-from zoo.interpret.tensors import InterpretError
+from zoo.registry import default_registry
 
 GREY = 0.5
+METHODS = ("gradcam", "occlusion", "fgsm", "pgd")
 CLASSIFICATION = ("image-classification", "video-classification")
 
 
@@ -85,12 +88,20 @@ def open_subject(
     name: str,
     source: str | PathLike[str],
     *,
+    method: str | None = None,
+    target: int | str | None = None,
     weights: str | PathLike[str] | None = None,
     layout: str | None = None,
     pretrained: bool = True,
     device: str = "auto",
 ) -> Subject:
-    """The model NAME in pixel space and the middle row (clip, or frame) of ``source``."""
+    """The model NAME in pixel space and the middle row (clip, or frame) of ``source``.
+
+    Given the ``method`` and ``target`` to come, the request is checked against the card
+    first, so a request that cannot work fails before a model is built.
+    """
+    if method is not None and not name.startswith("hf-hub:"):  # a Hub card is read later
+        check_request(default_registry().card(name), method, target)
     predictor = seeded_predictor(
         name, device=device, weights=weights, layout=layout, pretrained=pretrained
     )
@@ -104,6 +115,26 @@ def open_subject(
         note += f"; this is row {row + 1} of {prepared.rows}, the middle one"
     model = PixelModel(predictor.model, normalizations).eval()
     return Subject(predictor, model, pixels, str(source), note.strip("; "))
+
+
+def check_request(card: Card, method: str, target: int | str | None) -> int | None:
+    """What the card alone shows about a request: the target's class index (None: the
+    top-1), or an error for a method the model cannot serve."""
+    if method not in METHODS:
+        raise InterpretError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if card.task in CLASSIFICATION:
+        return class_index(target, card.label_names())
+    task = f"{card.name} is a {card.task} model"
+    if method in ("fgsm", "pgd"):
+        raise InterpretError(f"attacks move a classifier's answer and {task}")
+    if method == "gradcam":
+        raise InterpretError(
+            f"Grad-CAM explains a class score and {task}; occlusion maps where hiding the "
+            "input changes its output (--method occlusion)"
+        )
+    if target is not None:
+        raise InterpretError(f"a target names a class and {task}, without classes")
+    return None
 
 
 def seeded_predictor(name: str, *, seed: int = 0, **options: Any) -> Any:
@@ -210,26 +241,19 @@ class Scored:
 
 
 def _scored(subject: Subject, method: str, target: int | str | None) -> Scored:
-    if subject.classifies:
-        probabilities = subject.probabilities()
-        index = class_index(target, subject.card.label_names())
-        index = int(probabilities.argmax()) if index is None else index
-        return Scored(
-            subject.model,
-            index,
-            "class score",
-            subject.prediction(index, probabilities),
-            subject.prediction(int(probabilities.argmax()), probabilities),
-        )
-    task = f"{subject.card.name} is a {subject.card.task} model"
-    if method == "gradcam":
-        raise InterpretError(
-            f"Grad-CAM explains a class score and {task}; occlusion maps where hiding the "
-            "input changes its output (--method occlusion)"
-        )
-    if target is not None:
-        raise InterpretError(f"a target names a class and {task}, without classes")
-    return Scored(output_change(subject.model, subject.pixels), 0, "output change")
+    index = check_request(subject.card, method, target)
+    if not subject.classifies:
+        return Scored(output_change(subject.model, subject.pixels), 0, "output change")
+    probabilities = subject.probabilities()
+    top = int(probabilities.argmax())
+    index = top if index is None else index
+    return Scored(
+        subject.model,
+        index,
+        "class score",
+        subject.prediction(index, probabilities),
+        subject.prediction(top, probabilities),
+    )
 
 
 def attack(
@@ -243,27 +267,22 @@ def attack(
     target: int | str | None = None,
 ) -> AttackReport:
     """FGSM or PGD on ``subject`` in pixel space, with the adversarial input and a figure."""
-    if not subject.classifies:
-        raise InterpretError(
-            f"attacks move a classifier's answer; {subject.card.name} is a "
-            f"{subject.card.task} model"
-        )
+    if method not in ("fgsm", "pgd"):
+        raise InterpretError(f"unknown method {method!r}; expected fgsm or pgd")
+    index = check_request(subject.card, method, target)
     if len(subject.pixels) != 1:
         raise InterpretError(
             f"attacks perturb one pixel input; {subject.card.name} takes "
             f"{len(subject.pixels)} ({', '.join(spec.name for spec in subject.card.inputs)})"
         )
-    index = class_index(target, subject.card.label_names())
     labels = subject.card.label_names()
     (pixels,) = subject.pixels
     if method == "fgsm":
         result = fgsm(subject.model, pixels, index, eps, labels=labels)
-    elif method == "pgd":
+    else:
         result = pgd(
             subject.model, pixels, index, eps, steps=steps, step_size=step_size, labels=labels
         )
-    else:
-        raise InterpretError(f"unknown method {method!r}; expected fgsm or pgd")
     files = _draw_attack(subject, result, output)
     return AttackReport(
         model=subject.card.name,

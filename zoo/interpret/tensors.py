@@ -14,16 +14,12 @@ import torch
 from torch import Tensor, nn
 
 from zoo.architecture import FeatureHints
-from zoo.errors import ZooError
+from zoo.errors import InterpretError
 from zoo.loading import architecture_of
 
 Inputs: TypeAlias = Tensor | tuple[Tensor, ...]
 Target: TypeAlias = int | Sequence[int] | Tensor | None
 DEFAULT_LAYOUTS = {4: "NCHW", 5: "NCTHW"}
-
-
-class InterpretError(ZooError, ValueError):
-    """An interpretation request the model or input cannot serve; says what was expected."""
 
 
 def as_tuple(inputs: Inputs) -> tuple[Tensor, ...]:

@@ -75,11 +75,16 @@ def project(features: Tensor | np.ndarray, method: Projection = "pca", seed: int
 
 
 def separation(points: np.ndarray, groups: Sequence[str], k: int = 5) -> float:
-    """Leave-one-out k-NN accuracy of ``groups`` among ``points``: 1.0 is clean separation."""
+    """Leave-one-out k-NN accuracy of ``groups`` among ``points``: 1.0 is clean separation.
+
+    ``k`` shrinks to one less than the smallest group, so that a small group can hold a
+    majority of a point's neighbours.
+    """
     from sklearn.model_selection import LeaveOneOut, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
-    neighbours = min(k, len(points) - 1)
+    smallest = int(np.unique(np.asarray(groups), return_counts=True)[1].min())
+    neighbours = max(1, min(k, smallest - 1))
     scores = cross_val_score(
         KNeighborsClassifier(n_neighbors=neighbours), points, list(groups), cv=LeaveOneOut()
     )

@@ -37,7 +37,10 @@ def sizes(text: str | None, what: str) -> tuple[int, ...] | None:
     except ValueError:
         values = ()
     if not values or min(values) < 1:
-        raise InterpretError(f"{what} expects positive sizes like 32 or 4,32,32, found {text!r}")
+        raise InterpretError(
+            f"{what} expects positive sizes like 32 or 4,32,32, found {text!r} (one per map "
+            "axis: H,W for images, T,H,W for clips)"
+        )
     return values
 
 

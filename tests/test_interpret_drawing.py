@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 from PIL import Image
 
 from zoo.interpret import FeatureMap
 from zoo.interpret.drawing import (
-    contact_sheet,
-    display_pixels,
+    enlarged,
     overlay,
     scaled,
+    write_array,
     write_attack_figure,
-    write_gif,
     write_png,
     write_scatter,
 )
@@ -48,28 +45,21 @@ def test_a_heat_map_is_scaled_over_the_whole_clip_so_frames_compare():
     assert scaled(np.zeros((2, 2))).max() == 0.0
 
 
-@pytest.mark.parametrize(
-    ("channels", "order", "first_pixel"),
-    [(1, "gray", [255, 255, 255]), (2, "flow-xy", [255, 0, 128]), (3, "BGR", [0, 0, 255])],
-)
-def test_grey_flow_and_bgr_pixels_are_shown_as_rgb(channels, order, first_pixel):
-    pixels = torch.zeros(channels, 2, 2)
-    pixels[0] = 1.0
+def test_small_frames_are_enlarged_by_repeating_pixels_not_blurring_them():
+    frames = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
 
-    assert display_pixels(pixels, order)[0, 0].tolist() == first_pixel
+    big = enlarged(frames)
+
+    assert big.shape == (2, 96, 96, 3)
+    assert (big[:, ::3, ::3] == frames).all() and (big[:, 1::3, 2::3] == frames).all()
+    assert enlarged(np.zeros((1, 224, 224, 3), np.uint8)).shape == (1, 224, 224, 3)
 
 
-def test_a_clip_becomes_a_gif_with_every_frame_and_a_contact_sheet(tmp_path):
-    frames = [np.full((16, 20, 3), 40 * i, dtype=np.uint8) for i in range(6)]
+def test_an_array_is_written_whole_as_float32(tmp_path):
+    path = write_array(tmp_path / "deep" / "heat.npy", np.arange(6).reshape(2, 3))
 
-    gif = write_gif(tmp_path / "cam.gif", frames)
-    captions = [f"t={i}" for i in range(6)]
-    sheet = write_png(tmp_path / "sheet.png", contact_sheet(frames, captions, columns=4))
-
-    with Image.open(gif) as image:
-        assert image.format == "GIF" and image.n_frames == 6 and image.size == (20, 16)
-    with Image.open(sheet) as image:
-        assert image.size == (4 * 20, 2 * (16 + 14))
+    assert np.load(path).dtype == np.float32 and np.load(path).tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert [p.name for p in path.parent.iterdir()] == ["heat.npy"]
 
 
 def test_the_scatter_and_the_attack_figure_are_readable_pngs(tmp_path):

@@ -1,9 +1,10 @@
-"""Pictures people would rather look at than read: overlays, GIFs, contact sheets, plots.
+"""Pictures people would rather look at than read: heat overlays, the scatter, the attack.
 
-Pixels come in as tensors in [0, 1] with channels first (C, H, W); pictures go out as
-uint8 (H, W, 3) arrays and files. Pillow writes PNG and GIF; matplotlib, used through its
-object API (no pyplot state), draws the colour map, the scatter and the attack figure.
-Every file is written under a temporary name and renamed, so none is ever half written.
+Frames come in as uint8 (H, W, 3) arrays (the predictor's ``unrender`` makes them from
+the model input); GIFs and contact sheets of clips are the predictor's own
+(:mod:`zoo.inference.render`). Pillow writes PNG; matplotlib, used through its object API
+(no pyplot state), draws the colour map, the scatter and the attack figure. Every file is
+written under a temporary name and renamed, so none is ever half written.
 """
 
 from __future__ import annotations
@@ -14,29 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import Tensor
 
 from zoo.files import atomic_write
 from zoo.interpret.results import FeatureMap
 
 COLOUR_MAP = "turbo"
-FRAME_DURATION_MS = 120
 DISPLAY_SIDE = 96
 
 
-def display_pixels(pixels: Tensor, channel_order: str = "RGB") -> np.ndarray:
-    """(C, H, W) values in [0, 1] -> (H, W, 3) uint8 for the eye (grey and flow included)."""
-    array = pixels.detach().float().clamp(0, 1).cpu().numpy()
-    if array.shape[0] == 1:
-        array = np.repeat(array, 3, axis=0)
-    elif array.shape[0] == 2:
-        array = np.concatenate([array, np.full_like(array[:1], 0.5)], axis=0)
-    elif channel_order == "BGR":
-        array = array[::-1]
-    return (array[:3].transpose(1, 2, 0) * 255).round().astype(np.uint8)
-
-
-def scaled(heat: Tensor | np.ndarray) -> np.ndarray:
+def scaled(heat: np.ndarray) -> np.ndarray:
     """A map in [0, 1], scaled by its largest value over the whole array (every frame alike,
     so a frame that matters less looks it). An all-zero map stays zero."""
     values = np.asarray(heat, dtype=np.float32).clip(min=0)
@@ -64,25 +51,6 @@ def enlarged(frames: np.ndarray, smallest: int = DISPLAY_SIDE) -> np.ndarray:
     return frames.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
-def contact_sheet(
-    frames: Sequence[np.ndarray], captions: Sequence[str], columns: int = 8
-) -> np.ndarray:
-    """Frames in a grid, each with its caption (frame number, score) beneath."""
-    from PIL import Image, ImageDraw
-
-    height, width = frames[0].shape[:2]
-    caption_height = 14
-    rows = -(-len(frames) // columns)
-    columns = min(columns, len(frames))
-    sheet = Image.new("RGB", (columns * width, rows * (height + caption_height)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for index, (frame, caption) in enumerate(zip(frames, captions, strict=True)):
-        left, top = (index % columns) * width, (index // columns) * (height + caption_height)
-        sheet.paste(Image.fromarray(frame), (left, top))
-        draw.text((left + 2, top + height + 1), caption, fill="black")
-    return np.asarray(sheet)
-
-
 def write_array(path: Path, array: np.ndarray) -> Path:
     """The numbers behind a picture (a map, adversarial pixels, embeddings), float32 .npy."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,23 +64,6 @@ def write_png(path: Path, image: np.ndarray) -> Path:
 
     with atomic_write(path) as temporary:
         Image.fromarray(image).save(temporary, format="PNG", optimize=True)
-    return path
-
-
-def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = FRAME_DURATION_MS):
-    """An animated GIF that loops forever, one frame per ``duration_ms``."""
-    from PIL import Image
-
-    first, *rest = [Image.fromarray(frame) for frame in frames]
-    with atomic_write(path) as temporary:
-        first.save(
-            temporary,
-            format="GIF",
-            save_all=True,
-            append_images=rest,
-            duration=duration_ms,
-            loop=0,
-        )
     return path
 
 

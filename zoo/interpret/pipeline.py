@@ -30,6 +30,7 @@ from zoo.interpret.results import AttackReport, Explanation, Prediction
 from zoo.registry import default_registry
 
 GREY = 0.5
+SHEET_COLUMNS = 8
 METHODS = ("gradcam", "occlusion", "fgsm", "pgd")
 CLASSIFICATION = ("image-classification", "video-classification")
 
@@ -310,11 +311,11 @@ def _frame_share(heat: Tensor) -> list[float]:
 
 
 def _draw_explanation(subject: Subject, heat: Tensor, output: Path, method: str) -> list[Path]:
-    from zoo.inference.render import write_picture
+    from zoo.inference.render import contact_sheet, write_picture
 
     output.mkdir(parents=True, exist_ok=True)
     frames = subject.frames()
-    scaled = drawing.scaled(heat if "T" in subject.layout else heat[None])
+    scaled = drawing.scaled(heat.numpy() if "T" in subject.layout else heat[None].numpy())
     overlays = drawing.enlarged(
         np.stack([drawing.overlay(f, h) for f, h in zip(frames, scaled, strict=True)])
     )
@@ -322,9 +323,10 @@ def _draw_explanation(subject: Subject, heat: Tensor, output: Path, method: str)
     if "T" not in subject.layout:
         return [drawing.write_png(output / f"{method}.png", overlays[0]), *files]
     fps = subject.card.inputs[0].fps or 10.0
+    sheet = contact_sheet(overlays[None], columns=SHEET_COLUMNS)
     return [
         write_picture(overlays[None], output / f"{method}.gif", fps=fps),
-        write_picture(overlays[None], output / f"{method}-frames.png"),
+        drawing.write_png(output / f"{method}-frames.png", sheet),
         *files,
     ]
 

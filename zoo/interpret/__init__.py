@@ -11,6 +11,14 @@ pooled features) comes from its :class:`~zoo.FeatureHints`.
     >>> attack = zoo.interpret.fgsm(model, pixels, eps=2 / 255, normalize=normalize)
     >>> attack.samples[0].adversarial                           # top-1 after the attack
 
+From files, through the predictor's pre-processing (what ``zoo explain``, ``zoo attack``
+and ``zoo embed`` call):
+
+    >>> subject = zoo.interpret.open_subject("c3d-sports1m", "clip.mp4")
+    >>> zoo.interpret.explain(subject, Path("out"), method="occlusion").frame_share
+    >>> zoo.interpret.attack(subject, Path("out"), method="pgd", eps=2 / 255)
+    >>> zoo.interpret.explore("resnet50.tv_in1k", ["cats/", "dogs/"], map_file=Path("map.png"))
+
 Importing this package imports torch; captum, scikit-learn and matplotlib are imported
 when a function that needs them runs.
 """
@@ -19,24 +27,41 @@ from __future__ import annotations
 
 from zoo.errors import InterpretError
 from zoo.interpret.attacks import fgsm, pgd
+from zoo.interpret.collection import EmbeddingReport, explore
 from zoo.interpret.embeddings import embed, feature_map, nearest, project, separation
 from zoo.interpret.gradcam import grad_cam
 from zoo.interpret.occlusion import occlusion, output_change
-from zoo.interpret.results import Attack, AttackedSample, FeatureMap, Neighbour, Prediction
+from zoo.interpret.pipeline import attack, explain, open_subject
+from zoo.interpret.results import (
+    Attack,
+    AttackedSample,
+    AttackReport,
+    Explanation,
+    FeatureMap,
+    Neighbour,
+    Prediction,
+)
 
 __all__ = [
     "Attack",
+    "AttackReport",
     "AttackedSample",
+    "EmbeddingReport",
+    "Explanation",
     "FeatureMap",
     "InterpretError",
     "Neighbour",
     "Prediction",
+    "attack",
     "embed",
+    "explain",
+    "explore",
     "feature_map",
     "fgsm",
     "grad_cam",
     "nearest",
     "occlusion",
+    "open_subject",
     "output_change",
     "pgd",
     "project",

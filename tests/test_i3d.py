@@ -31,7 +31,7 @@ from zoo.loading import count_parameters, empty_model
 from zoo_plugins.i3d import I3DConfig, TwoStreamI3DConfig
 from zoo_plugins.i3d.convert import from_authors, inflate_conv_weight, stream_from_authors
 from zoo_plugins.i3d.flow import tvl1_flow
-from zoo_plugins.i3d.model import I3D, InceptionBlock, Unit3D, same_padding
+from zoo_plugins.i3d.model import I3D, InceptionBlock, MaxPool3dSame, Unit3D, same_padding
 
 TOLERANCE = 1e-5
 DATA = Path(__file__).parent / "data"
@@ -136,9 +136,14 @@ def test_same_padding_follows_tensorflows_rule(length, kernel, stride):
     assert pads[:4] == (0, 0, 0, 0)
 
 
-@pytest.mark.parametrize("size", [(8, 16, 16), (9, 17, 15)], ids=["configured", "other"])
+@pytest.mark.parametrize(
+    "size",
+    [(8, 16, 16), (9, 17, 15), (10, 18, 14)],
+    ids=["configured", "other-odd-sizes", "other-even-sizes"],
+)
 def test_a_strided_unit_matches_the_ports_at_its_configured_size_and_at_others(size):
-    """The stem: static pads for (8, 16, 16); another parity in every axis is worked out."""
+    """The stem (7x7x7, stride 2): static pads for (8, 16, 16), worked out for other sizes.
+    An even size needs an odd total padding (5: 2 in front, 3 behind), an odd one an even."""
     torch.manual_seed(0)
     theirs = port.Unit3D(3, 8, kernel_shape=[7, 7, 7], stride=(2, 2, 2), name="stem")
     randomise_batchnorm(theirs, seed=0)
@@ -148,6 +153,22 @@ def test_a_strided_unit_matches_the_ports_at_its_configured_size_and_at_others(s
 
     with torch.no_grad():
         assert relative_difference(ours.eval()(video), theirs.eval()(video)) <= TOLERANCE
+
+
+@pytest.mark.parametrize("size", [8, 6], ids=["configured", "other"])
+def test_same_max_pooling_puts_the_odd_padding_row_at_the_end(size):
+    """TF's SAME 3-wide, stride-2 max pool of 0, 1, ..., 7 pads one -inf at the end and gives
+    [2, 4, 6, 7] (of 0..5: [2, 4, 5]); one in front would give [1, 3, 5, 7]. The clip grows
+    along T, H and W at once, so each axis's windows show in the result."""
+    pool = MaxPool3dSame((3, 3, 3), (2, 2, 2), input_size=(8, 8, 8))
+    axis = torch.arange(size, dtype=torch.float32)
+    clip = 10_000 * axis[:, None, None] + 100 * axis[None, :, None] + axis[None, None, :]
+    maxima = torch.tensor([2.0, 4.0, 6.0, 7.0] if size == 8 else [2.0, 4.0, 5.0])
+    expected = 10_000 * maxima[:, None, None] + 100 * maxima[None, :, None] + maxima
+
+    pooled = pool(clip[None, None])
+
+    torch.testing.assert_close(pooled[0, 0], expected, rtol=0, atol=0)
 
 
 def test_an_inception_block_matches_the_ports():

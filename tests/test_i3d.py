@@ -322,30 +322,34 @@ def test_features_keep_ceil_t_over_8_time_steps_and_logits_are_per_clip(frames, 
     assert logits.shape == (3, 7)
 
 
+def batchnorm_scales(model: nn.Module) -> int:
+    return sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm3d))
+
+
 @pytest.mark.parametrize(
-    ("name", "parameters"),
+    ("name", "parameters", "port_streams", "papers_millions"),
     [
-        ("i3d-kinetics400-rgb", RGB_PARAMETERS),
-        ("i3d-kinetics400-flow", FLOW_PARAMETERS),
-        ("i3d-kinetics400-two-stream", TWO_STREAM_PARAMETERS),
+        ("i3d-kinetics400-rgb", RGB_PARAMETERS, [3], 12),
+        ("i3d-kinetics400-flow", FLOW_PARAMETERS, [2], 12),
+        ("i3d-kinetics400-two-stream", TWO_STREAM_PARAMETERS, [3, 2], 25),
     ],
+    ids=["rgb", "flow", "two-stream"],
 )
-def test_parameter_counts_equal_the_ports_and_the_cards(name, parameters):
+def test_a_cards_model_counts_as_the_card_the_port_and_the_papers_table_1(
+    name, parameters, port_streams, papers_millions
+):
+    """Table 1 gives whole millions (12M a stream, 25M for two) counted as the authors' graph
+    does, without the BatchNorm scales the port and the zoo carry (7,280 a stream)."""
     card = zoo.card(name)
     model = empty_model(zoo.default_registry().architecture(card.architecture), card.config)
-
-    assert count_parameters(model) == parameters == card.parameters
-
-
-def test_one_stream_counts_as_the_port_and_as_the_paper():
     with torch.device("meta"):
-        theirs = port.InceptionI3d(num_classes=400, in_channels=3)
-    scales = sum(m.num_features for m in theirs.modules() if isinstance(m, nn.BatchNorm3d))
+        streams = [port.InceptionI3d(num_classes=400, in_channels=c) for c in port_streams]
+    count = count_parameters(model)
 
-    assert count_parameters(theirs) == RGB_PARAMETERS
-    assert scales == BATCHNORM_SCALES
-    assert 12e6 < RGB_PARAMETERS - scales < 13e6  # the paper's "12M", 12.69M counted
-    assert 25e6 < TWO_STREAM_PARAMETERS < 26e6  # the paper's "25M", 25.37M counted
+    assert count == parameters == card.parameters
+    assert count == sum(count_parameters(stream) for stream in streams)
+    assert batchnorm_scales(model) == BATCHNORM_SCALES * len(port_streams)
+    assert (count - batchnorm_scales(model)) // 1_000_000 == papers_millions
 
 
 def test_the_cards_describe_the_authors_inputs():

@@ -3,7 +3,7 @@
 A plugin's module is third-party code run at discovery time: it may raise any exception,
 hold a syntax error in a submodule it imports, or call ``sys.exit()``. Each broken plugin
 is laid out as an installed distribution (dist-info + module) and found through the real
-entry-point group, first in this process, then through the ``zoo`` script in a subprocess.
+entry-point group, first in this process, then by ``python -m zoo`` in a subprocess.
 Only ``KeyboardInterrupt`` is let through: the user asked to stop.
 """
 
@@ -54,16 +54,14 @@ def install_broken_plugin(site: Path, source: str) -> Path:
 
 @pytest.fixture
 def broken_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Install a broken plugin on this process's path; returns the installer for one source."""
+    """Installs a broken plugin on this process's path (a failed import leaves no module)."""
 
     def install(source: str) -> Path:
         site = install_broken_plugin(tmp_path, source)
         monkeypatch.syspath_prepend(str(site))
         return site
 
-    yield install
-    for name in [name for name in sys.modules if name.split(".")[0] == MODULE]:
-        del sys.modules[name]
+    return install
 
 
 @pytest.mark.parametrize(("source", "error"), FAILURES.values(), ids=FAILURES.keys())

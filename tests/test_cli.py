@@ -48,7 +48,14 @@ def test_list_shows_every_model_and_filters():
     assert filtered and all(
         row["name"].startswith(pattern[:-1]) or row["aliases"] for row in filtered
     )
-    assert json.loads(run("list", "--task", "no-such-task", "--json").stdout) == []
+
+
+def test_list_with_an_unknown_task_fails_and_names_the_known_tasks():
+    result = run("list", "--task", "video", "--json")
+
+    assert result.returncode == 1 and result.stdout == ""
+    assert "unknown task 'video'" in result.stderr
+    assert "video-classification" in result.stderr and "object-detection" in result.stderr
 
 
 def test_info_resolves_aliases_and_prints_the_card():

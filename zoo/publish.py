@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from zoo.cards import Card
 from zoo.errors import ArgumentError, PublishError, WeightsError
 from zoo.modelcard import to_hf_model_card
-from zoo.output import output_errors, check_folder, write_text_atomic
+from zoo.output import check_folder, output_errors, write_text_atomic
 from zoo.registry import Registry, default_registry
 from zoo.weights import (
     MODEL_FILE,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -17,6 +18,9 @@ from zoo.registry import Registry, default_registry
 from zoo.weights.cache import read_json, zoo_cache_dir
 from zoo.weights.fetch import fetch, origin_name, source_sha256
 from zoo.weights.hub import HF_HUB_PREFIX, fetch_hub_repo, parse_hub_spec
+
+if TYPE_CHECKING:
+    from huggingface_hub import HFCacheInfo
 
 ZOO_OWNED = ("converted", "verified", "downloads")
 
@@ -135,11 +139,18 @@ def clear_cache(cards: list[Card] | None = None) -> ClearedCache:
     return ClearedCache(removed=removed, freed_bytes=freed)
 
 
+def _scan_hub_cache() -> HFCacheInfo:
+    """huggingface_hub's scan of the cache it downloads into now (its default is read at import)."""
+    from huggingface_hub import constants, scan_cache_dir
+
+    return scan_cache_dir(constants.HF_HUB_CACHE)
+
+
 def _hub_repos() -> list[CachedRepo]:
-    from huggingface_hub import CacheNotFound, scan_cache_dir
+    from huggingface_hub import CacheNotFound
 
     try:
-        info = scan_cache_dir()
+        info = _scan_hub_cache()
     except CacheNotFound:
         return []
     return [
@@ -176,12 +187,10 @@ def _conversions() -> list[CachedConversion]:
 
 def _delete_hub_repos(repos: list[CachedRepo], removed: list[str]) -> int:
     """Through huggingface_hub's own cache deletion, then the repo's folder and locks."""
-    from huggingface_hub import scan_cache_dir
-
     if not repos:
         return 0
     wanted = {repo.repo for repo in repos}
-    info = scan_cache_dir()
+    info = _scan_hub_cache()
     hashes = [
         revision.commit_hash
         for repo in info.repos

@@ -64,8 +64,8 @@ class Architecture(BaseModel):
         try:
             return self.config.model_validate(values or {})
         except ValidationError as error:
-            problems = describe_validation_error(error).replace("; ", "; config.")
-            raise ConfigError(f"architecture {self.name!r}: config.{problems}") from None
+            problems = describe_validation_error(error, prefix="config.")
+            raise ConfigError(f"architecture {self.name!r}: {problems}") from None
 
     def resolve_builder(self) -> Any:
         return import_string(self.builder, f"the builder of architecture {self.name!r}")

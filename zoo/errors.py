@@ -99,11 +99,15 @@ class ArgumentError(ZooError, ValueError):
     """An argument of the wrong kind or form, e.g. ``zoo.load(None)`` or ``"hf-hub:"``."""
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """One line for all problems: ``field.path: message (found: value); ...``."""
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """One line for all problems: ``field.path: message (found: value); ...``.
+
+    ``prefix`` places the paths inside a larger document (``"config."``).
+    """
     lines = []
     for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(card)"
+        path = ".".join(str(part) for part in problem["loc"])
+        where = f"{prefix}{path}" if path else (prefix.rstrip(".") or "(card)")
         found = problem.get("input")
         shown = "" if isinstance(found, dict) else f" (found: {found!r})"
         lines.append(f"{where}: {problem['msg']}{shown}")

@@ -49,12 +49,12 @@ def file_kind(path: Path) -> Kind:
         return "empty"
     if head.startswith(ZIP_MAGIC):
         return "torch-zip"
-    if head[0] == PICKLE_PROTOCOL_2_OR_LATER:
-        return "pickle"
-    if len(head) == 9:
+    if len(head) == 9:  # a little-endian header length, then the JSON header itself
         (header_size,) = struct.unpack("<Q", head[:8])
         if 0 < header_size < SAFETENSORS_MAX_HEADER and head[8:9] == b"{":
             return "safetensors"
+    if head[0] == PICKLE_PROTOCOL_2_OR_LATER:
+        return "pickle"
     return "unknown"
 
 

@@ -183,9 +183,9 @@ def test_a_binary_card_file_is_reported_and_the_other_files_still_checked(tmp_pa
 
     assert result.exit_code == 1
     assert f"ok: {good}" in result.stdout
-    assert f"invalid: {binary}: not a YAML card: not UTF-8 text" in result.stderr
-    assert f"invalid: {other}: architecture: Field required" in result.stderr
-    assert "2 of 3 cards are invalid" in result.stderr
+    assert f"invalid: {binary}: not a YAML card: not UTF-8 text" in result.stdout
+    assert f"invalid: {other}: architecture: Field required" in result.stdout
+    assert result.stderr == "Error: 2 of 3 cards are invalid\n"
 
 
 def test_card_from_yaml_names_the_file_for_text_that_is_not_yaml(tmp_path):

@@ -96,5 +96,5 @@ def test_card_validate_reports_each_invalid_file(tmp_path):
 
     assert result.returncode == 1
     assert f"ok: {good}" in result.stdout
-    assert f"invalid: {bad}: architecture: Field required" in result.stderr
-    assert "1 of 2 cards are invalid" in result.stderr
+    assert f"invalid: {bad}: architecture: Field required" in result.stdout
+    assert result.stderr == "Error: 1 of 2 cards are invalid\n"

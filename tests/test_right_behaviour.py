@@ -45,9 +45,9 @@ def test_card_validate_refuses_what_the_registry_refuses_with_its_message(
         )
 
     assert result.exit_code == 1
-    assert problem in result.stderr
+    assert problem in result.stdout
     registry_message = str(caught[0].message).split("invalid card: ", 1)[1]
-    assert f"invalid: {path}: {registry_message}" in result.stderr
+    assert f"invalid: {path}: {registry_message}" in result.stdout
 
 
 # --- zoo convert and the user's folders ----------------------------------------------------------

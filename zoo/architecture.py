@@ -70,13 +70,17 @@ class Architecture(BaseModel):
     def resolve_builder(self) -> Any:
         return import_string(self.builder, f"the builder of architecture {self.name!r}")
 
-    def resolve_converter(self, layout: str) -> Any:
-        if layout not in self.converters:
+    def check_layout(self, layout: str) -> None:
+        """Raise unless ``layout`` is ``"zoo"`` or one this architecture converts from."""
+        if layout != "zoo" and layout not in self.converters:
             known = ", ".join(sorted(["zoo", *self.converters]))
             raise WeightsError(
                 f"architecture {self.name!r} has no converter for layout {layout!r}; "
                 f"known layouts: {known}"
             )
+
+    def resolve_converter(self, layout: str) -> Any:
+        self.check_layout(layout)
         spec = self.converters[layout]
         return import_string(spec, f"the {layout!r} converter of architecture {self.name!r}")
 

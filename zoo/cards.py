@@ -199,6 +199,14 @@ class Paper(Strict):
     url: str = Field(pattern=r"^https?://\S+$")
 
 
+class CardCheck(BaseModel):
+    """The verdict on one card file: valid, or the one-line reason it is not."""
+
+    file: str
+    valid: bool
+    problem: str | None = None
+
+
 class Card(Strict):
     """A pretrained model, as data. Unknown fields are errors, not silently ignored."""
 

@@ -16,6 +16,10 @@ class ZooError(Exception):
     """Base class of every error zoo raises on purpose."""
 
 
+class ZooPluginWarning(UserWarning):
+    """A plugin failed to import, raised in a hook, or registered something invalid or taken."""
+
+
 class ZooWarning(UserWarning):
     """Something zoo carried on through but a user should know: an unwritable cache, a file
     trusted on first use because its card has no hash."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from zoo.errors import OutputError
@@ -64,3 +64,22 @@ def check_folder(folder: Path, owned: Iterable[str], marker: str, *, force: bool
                 "choose a new folder, or pass --force (force=True) to write zoo's files "
                 "beside them"
             )
+
+
+@contextmanager
+def output_folder(
+    folder: Path, owned: Iterable[str], marker: str, *, force: bool
+) -> Iterator[Path]:
+    """:func:`check_folder`, then create ``folder`` before the work, so an unwritable place
+    fails at once; if the work fails, the folders this run created are removed again."""
+    check_folder(folder, owned, marker, force=force)
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    with output_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for path in created:  # deepest first; a folder that is no longer empty stays
+            with suppress(OSError):
+                path.rmdir()
+        raise

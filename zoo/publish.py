@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from zoo.cards import Card
 from zoo.errors import ArgumentError, PublishError, WeightsError
 from zoo.modelcard import to_hf_model_card
-from zoo.output import check_folder, output_errors, write_text_atomic
+from zoo.output import output_errors, output_folder, write_text_atomic
 from zoo.registry import Registry, default_registry
 from zoo.weights import (
     MODEL_FILE,
@@ -77,10 +77,9 @@ def convert(
     """
     registry = registry or default_registry()
     card = name if isinstance(name, Card) else registry.card(name)
-    folder = Path(output)
-    check_folder(folder, FOLDER_FILES, CARD_FILE, force=force)
-    state = converted_state(card, [Path(path) for path in checkpoints], layout, registry)
-    return write_folder(card, state, folder)
+    with output_folder(Path(output), FOLDER_FILES, CARD_FILE, force=force) as folder:
+        state = converted_state(card, [Path(path) for path in checkpoints], layout, registry)
+        return write_folder(card, state, folder)
 
 
 def converted_state(
@@ -97,6 +96,8 @@ def converted_state(
         )
     architecture = registry.architecture(card.architecture)
     config = architecture.validate_config(card.config)
+    for _, part_layout in parts:
+        architecture.check_layout(layout or part_layout)  # before any checkpoint is read
     converted = []
     for checkpoint, (prefix, part_layout) in zip(checkpoints, parts, strict=True):
         state = read_checkpoint(checkpoint)
@@ -112,7 +113,7 @@ def converted_state(
 def write_folder(card: Card, state: dict[str, torch.Tensor], output: Path) -> ConvertedFolder:
     """Write weights, hash and card (YAML and README.md) into ``output``, each by rename."""
     with output_errors(output):
-        output.mkdir(parents=True, exist_ok=True)
+        output.mkdir(parents=True, exist_ok=True)  # already there when called from convert
         digest = save_safetensors(state, output / MODEL_FILE, metadata={"zoo_card": card.name})
     unpublished = Card.from_data({**card.to_data(), "weights": []}, origin=card.name)
     written = [

@@ -6,15 +6,8 @@ isolated: an import error, a hook that raises, an invalid card or a name taken
 twice is recorded in that plugin's :class:`PluginReport`, warned about once, and
 the rest of the zoo keeps working.
 
-Environment control, read when the registry is first built:
-
-``ZOO_PLUGINS``
-    Comma-separated allowlist of plugin (entry-point) names. Set but empty: load none.
-``ZOO_DISABLE_PLUGINS``
-    Comma-separated blocklist, applied after the allowlist.
-
-A name in either variable that matches no installed plugin is warned about (a
-typo there would otherwise hide every model silently), and a model or
+Plugins are turned on and off by ``ZOO_PLUGINS`` and ``ZOO_DISABLE_PLUGINS``
+(:mod:`zoo.selection`), read when the registry is first built. A model or
 architecture of a plugin turned off this way is reported as such, not as unknown.
 """
 
@@ -22,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import os
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
@@ -37,20 +29,18 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.architecture import Architecture
-from zoo.cards import Card, Task
+from zoo.cards import Card, CardCheck, Task
 from zoo.errors import (
     AmbiguousNameError,
     CardError,
     ConfigError,
     DisabledPluginError,
     UnknownNameError,
+    ZooPluginWarning,
 )
+from zoo.selection import disabled_by, plugin_enabled, warn_about_unknown_selection
 
 QUALIFIER = ":"
-
-
-class ZooPluginWarning(UserWarning):
-    """A plugin failed to import, raised in a hook, or registered something invalid or taken."""
 
 
 @dataclass
@@ -77,40 +67,6 @@ class Entry:
 
     plugin: str
     item: Any
-
-
-def _names_from_env(variable: str) -> set[str] | None:
-    value = os.environ.get(variable)
-    if value is None:
-        return None
-    return {name.strip() for name in value.split(",") if name.strip()}
-
-
-def plugin_enabled(name: str) -> bool:
-    return disabled_by(name) is None
-
-
-def disabled_by(name: str) -> str | None:
-    """The environment variable that turns plugin ``name`` off, or None when it is enabled."""
-    allowed = _names_from_env("ZOO_PLUGINS")
-    if allowed is not None and name not in allowed:
-        return "ZOO_PLUGINS"
-    if name in (_names_from_env("ZOO_DISABLE_PLUGINS") or set()):
-        return "ZOO_DISABLE_PLUGINS"
-    return None
-
-
-def _warn_about_unknown_selection(installed: set[str]) -> None:
-    """A plugin name in ZOO_PLUGINS/ZOO_DISABLE_PLUGINS that nothing installed answers to."""
-    for variable in ("ZOO_PLUGINS", "ZOO_DISABLE_PLUGINS"):
-        unknown = sorted((_names_from_env(variable) or set()) - installed)
-        if unknown:
-            warnings.warn(
-                f"{variable} names {', '.join(repr(name) for name in unknown)}, which "
-                f"match no installed plugin (installed: {', '.join(sorted(installed)) or 'none'})",
-                ZooPluginWarning,
-                stacklevel=3,
-            )
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -148,7 +104,7 @@ class Registry:
         reports: dict[str, PluginReport] = {}
         disabled: dict[str, EntryPoint] = {}
         points = sorted(entry_points(group=hookspecs.PROJECT), key=lambda ep: ep.name)
-        _warn_about_unknown_selection({point.name for point in points})
+        warn_about_unknown_selection({point.name for point in points})
         for point in points:
             report = PluginReport(
                 name=point.name,
@@ -208,6 +164,19 @@ class Registry:
                     continue
                 self._architectures[item.name].append(Entry(plugin, item))
                 self.reports[plugin].architectures.append(item.name)
+
+    def check_files(self, files: list[str | PathLike[str]]) -> list[CardCheck]:
+        """Every card file checked as a plugin's would be; one file's failure stops nothing."""
+        checks = []
+        for file in files:
+            try:
+                self.check_card(Card.from_yaml(file))
+            except CardError as error:
+                problem = str(error).removeprefix(f"{file}: ")
+                checks.append(CardCheck(file=str(file), valid=False, problem=problem))
+            else:
+                checks.append(CardCheck(file=str(file), valid=True))
+        return checks
 
     def _collect_cards(self) -> None:
         for plugin, items in self._results("zoo_cards"):

@@ -95,10 +95,6 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     checkpoints with optimizer state beside them) are unwrapped; anything else
     that is not a flat mapping of names to tensors is an error, not a guess.
     """
-    import pickle
-
-    import torch
-
     kind = file_kind(_existing_file(path))
     if kind == "safetensors":
         return read_state_dict(path)
@@ -107,6 +103,10 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
             f"{path} is not a PyTorch checkpoint or safetensors file "
             f"({'it is empty' if kind == 'empty' else 'its first bytes are neither'})"
         )
+    import pickle
+
+    import torch
+
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

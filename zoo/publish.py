@@ -56,6 +56,10 @@ class ConvertedFolder(BaseModel):
     files: list[str]
     sha256: str
 
+    @property
+    def path(self) -> Path:
+        return Path(self.folder)
+
 
 def convert(
     name: str | Card,

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from zoo.architecture import NAME
-from zoo.errors import CardError, describe_validation_error, one_line
+from zoo.errors import CardError, UnknownNameError, describe_validation_error, one_line
 from zoo.labels import available_label_sets, load_label_set
 
 Task = Literal[
@@ -299,4 +299,6 @@ class Card(Strict):
             if spec.name == name:
                 return spec
         known = ", ".join(spec.name for spec in self.inputs)
-        raise CardError(f"card {self.name!r} has no input {name!r}; its inputs: {known}")
+        raise UnknownNameError(
+            "input", name, [], hint=f" of card {self.name!r} (its inputs: {known})"
+        )

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from zoo.errors import ZooError, one_line
+from zoo.errors import ZooError, ZooPluginWarning, ZooWarning, one_line
 from zoo.output import output_errors
 
 
@@ -78,7 +78,8 @@ def _help_hint(error: click.ClickException) -> str:
 @click.version_option(package_name="zoo")
 def main() -> None:
     """zoo: pretrained video and vision models with validated cards and verified weights."""
-    warnings.simplefilter("default")
+    for category in (ZooPluginWarning, ZooWarning):
+        warnings.simplefilter("default", category)
     warnings.showwarning = _show_warning
     if not sys.stderr.isatty():
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -18,6 +18,7 @@ Temporary files are never remembered: their markers would outlive them.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,11 +173,19 @@ def marker_path(path: Path, algorithm: str, expected: str) -> Path:
 
 def discard(path: Path) -> None:
     """Remove a cached file and, for huggingface_hub's symlinked layout, its blob and lock."""
-    target = path.resolve()
+    blob = _blob_link(path)
     path.unlink(missing_ok=True)
-    if target != path:
-        target.unlink(missing_ok=True)
-        _hub_lock(target).unlink(missing_ok=True)
+    if blob is not None:
+        blob.unlink(missing_ok=True)
+        _hub_lock(blob).unlink(missing_ok=True)
+
+
+def _blob_link(path: Path) -> Path | None:
+    """The ``blobs/<etag>`` entry a huggingface_hub snapshot file links to (one link deep)."""
+    if not path.is_symlink():
+        return None
+    blob = Path(os.path.normpath(path.parent / os.readlink(path)))
+    return blob if blob.parent.name == "blobs" else None
 
 
 def _hub_lock(blob: Path) -> Path:
@@ -210,10 +219,8 @@ def announced_hash(path: Path) -> tuple[Algorithm, str] | None:
     An LFS file's ETag is its sha256 (64 hex digits); a small file kept in git
     has its git blob sha1 (40). None when the file is not a symlinked blob.
     """
-    target = path.resolve()
-    if target == path.absolute() or target.parent.name != "blobs":
-        return None
-    return etag_hash(target.name)
+    blob = _blob_link(path)
+    return etag_hash(blob.name) if blob is not None else None
 
 
 def etag_hash(etag: str | None) -> tuple[Algorithm, str] | None:

@@ -53,7 +53,7 @@ def hub_file(
         announced = _ask_first(repo_id, filename, revision)
         path = Path(hf_hub_download(repo_id, filename, revision=revision))
     verify(path, sha256)
-    _verify_announced(path, announced or announced_hash(path), sha256, where)
+    _verify_announced(path, announced_hash(path) or announced, sha256, where)
     return path
 
 

@@ -126,7 +126,7 @@ def test_plugin_selection_naming_no_installed_plugin_warns(monkeypatch):
         registry = Registry.from_entry_points()
 
     messages = " | ".join(str(w.message) for w in caught)
-    assert "ZOO_PLUGINS names 'nonexistent', which match no installed plugin" in messages
+    assert "ZOO_PLUGINS names 'nonexistent', which matches no installed plugin" in messages
     assert "ZOO_DISABLE_PLUGINS names 'also-missing'" in messages
     assert "installed: c3d," in messages
     assert [card.architecture for card in registry.cards()] == ["vit"] * len(registry.cards())

@@ -45,7 +45,8 @@ def warn_about_unknown_selection(installed: set[str]) -> None:
         if unknown:
             warnings.warn(
                 f"{variable} names {', '.join(repr(name) for name in unknown)}, which "
-                f"match no installed plugin (installed: {', '.join(sorted(installed)) or 'none'})",
+                f"{'matches' if len(unknown) == 1 else 'match'} no installed plugin "
+                f"(installed: {', '.join(sorted(installed)) or 'none'})",
                 ZooPluginWarning,
                 stacklevel=3,
             )

@@ -42,3 +42,19 @@ class CardError(ZooError, ValueError):
 
 class WeightsError(ZooError, ValueError):
     """Weights that cannot be used: wrong hash, corrupt file, keys or shapes that do not match."""
+
+
+class ExportError(ZooError, ValueError):
+    """A model that cannot be exported as asked: a size it cannot take, an exporter failure,
+    an output folder that cannot be written."""
+
+
+class ExportCheckError(ExportError):
+    """An exported graph that onnxruntime runs differently from PyTorch; nothing was written.
+
+    ``report`` holds every check's numbers, for a caller that wants more than the message.
+    """
+
+    def __init__(self, message: str, report: object) -> None:
+        super().__init__(message)
+        self.report = report

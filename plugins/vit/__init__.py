@@ -86,6 +86,8 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 output_names=["logits"],
                 dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
             ),
+            test_config={"image_size": 32, "patch_size": 8, "width": 32, "depth": 2, "heads": 2},
+            test_inputs={"size": (32, 32)},
             summary="Vision Transformer: patch embedding, class token, pre-norm blocks",
         )
     ]

@@ -1,0 +1,243 @@
+"""One export path for every registered model: card + export hints -> checked ONNX file.
+
+The steps are the same for every architecture: plan the shapes (card and
+hints), stage the output folder, build the model, export it, describe it,
+convert it to float16 if asked, check it, write the card and the report, and
+rename the folder into place. Nothing here knows an architecture by name.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zoo import weights as weight_store
+from zoo.architecture import Architecture
+from zoo.cards import Card
+from zoo.errors import ExportCheckError, ExportError, WeightsError
+from zoo.exporters import checks, triton
+from zoo.exporters.onnx import describe, export_graph, random_inputs, tensor_infos, to_float16
+from zoo.exporters.plan import ExportPlan, plan_export
+from zoo.exporters.report import ExportReport, Format
+from zoo.exporters.staging import staged_folder
+from zoo.loading import HF_HUB_PREFIX, load
+from zoo.registry import Registry, default_registry
+
+if TYPE_CHECKING:
+    import torch
+
+MODEL_FILE = "model.onnx"
+CARD_FILE = "card.yaml"
+REPORT_FILE = "export.json"
+
+
+def export(
+    name_or_card: str | Card,
+    output_dir: str | PathLike[str],
+    *,
+    format: Format = "onnx",
+    weights: str | PathLike[str] | None = None,
+    layout: str | None = None,
+    pretrained: bool = True,
+    batch: int | None = None,
+    frames: int | None = None,
+    opset: int | None = None,
+    dynamic: bool = True,
+    fp16: bool = False,
+    check: bool = True,
+    force: bool = False,
+    registry: Registry | None = None,
+) -> ExportReport:
+    """Export a model to ``output_dir`` and check it; see :func:`zoo.export`."""
+    started = time.perf_counter()
+    if format not in ("onnx", "triton"):
+        raise ExportError(f"unknown export format {format!r}; expected 'onnx' or 'triton'")
+    if layout is not None and weights is None:
+        raise ExportError(f"layout {layout!r} describes a weights file; none was given")
+    registry = registry or default_registry()
+    card = _card(name_or_card, registry)
+    architecture = registry.architecture(card.architecture)
+    hints = architecture.export
+    plan = plan_export(card, hints, batch=batch, frames=frames, dynamic=dynamic)
+    output_dir = Path(output_dir)
+    target = output_dir / card.name if format == "triton" else output_dir
+    with (
+        staged_folder(target, force=force) as folder,
+        _collected_warnings() as caught,
+        _progress(card.name, fp16, check) as step,
+    ):
+        step("build")
+        model = _model(name_or_card, card, pretrained, weights, layout, registry)
+        model_path = triton.model_file(folder) if format == "triton" else folder / MODEL_FILE
+        report = _export_and_check(
+            model, card, architecture, plan, model_path, opset or hints.opset, fp16, check, step
+        )
+        step("write")
+        files = [model_path]
+        if format == "triton":
+            files += triton.write_model_config(folder, card, plan, report.inputs, report.outputs)
+        (folder / CARD_FILE).write_text(card.to_yaml(), encoding="utf-8")
+        files += [folder / CARD_FILE, folder / REPORT_FILE]
+        report = report.model_copy(
+            update={
+                "format": format,
+                "output_dir": str(target),
+                "files": sorted(str(path.relative_to(folder)) for path in files),
+                "weights": _weights_used(pretrained, weights),
+                "seconds": round(time.perf_counter() - started, 3),
+                "warnings": _warning_lines(caught),
+            }
+        )
+        (folder / REPORT_FILE).write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    return report
+
+
+def _export_and_check(
+    model: torch.nn.Module,
+    card: Card,
+    architecture: Architecture,
+    plan: ExportPlan,
+    path: Path,
+    opset: int,
+    fp16: bool,
+    check: bool,
+    step: Callable[[str], None],
+) -> ExportReport:
+    """Write the checked graph to ``path``; raise with the numbers if a check fails."""
+    import onnx
+
+    hints = architecture.export
+    example = random_inputs(plan, check=False, seed=checks.EXPORT_SEED)
+    checks.eager_outputs(model, example)  # a clear error for inputs the model refuses
+    step(f"export ({hints.exporter})")
+    proto = export_graph(model, example, plan, hints, opset)
+    describe(proto, card)
+    if fp16:
+        step("float16")
+        proto = to_float16(proto)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(proto, str(path))
+    tolerance = hints.fp16_tolerance if fp16 else hints.tolerance
+    report = ExportReport(
+        model=card.name,
+        architecture=card.architecture,
+        format="onnx",
+        output_dir="",
+        files=[],
+        weights="",
+        exporter=hints.exporter,
+        exporter_reason=hints.exporter_reason,
+        opset=_opset(proto),
+        dynamic=plan.dynamic,
+        fp16=fp16,
+        inputs=tensor_infos(proto.graph.input),
+        outputs=tensor_infos(proto.graph.output),
+        checked=check,
+        tolerance=tolerance,
+        passed=True,
+        size_bytes=path.stat().st_size,
+        seconds=0.0,
+        versions=_versions(),
+    )
+    if not check:
+        return report
+    step("check")
+    checks.check_file(path)
+    results = checks.run_checks(path, model, plan, tolerance)
+    report = report.model_copy(
+        update={"checks": results, "passed": all(result.passed for result in results)}
+    )
+    if not report.passed:
+        raise ExportCheckError(
+            f"{card.name}: onnxruntime differs from PyTorch beyond the tolerance: "
+            + "; ".join(report.failures()),
+            report,
+        )
+    return report
+
+
+def _card(name_or_card: str | Card, registry: Registry) -> Card:
+    if isinstance(name_or_card, Card):
+        return name_or_card
+    if name_or_card.startswith(HF_HUB_PREFIX):
+        spec = name_or_card.removeprefix(HF_HUB_PREFIX)
+        return weight_store.fetch_hub_repo(spec, with_weights=False)[0]
+    return registry.card(name_or_card)
+
+
+def _model(
+    name_or_card: str | Card,
+    card: Card,
+    pretrained: bool,
+    weights: str | PathLike[str] | None,
+    layout: str | None,
+    registry: Registry,
+) -> torch.nn.Module:
+    """The model in eval mode; missing weights name both ways to export without them."""
+    source = (
+        name_or_card
+        if isinstance(name_or_card, str) and name_or_card.startswith(HF_HUB_PREFIX)
+        else card
+    )
+    try:
+        return load(
+            source, pretrained=pretrained, weights=weights, layout=layout, registry=registry
+        )
+    except WeightsError as error:
+        if weights is not None or not pretrained:
+            raise
+        raise WeightsError(
+            f"{error}; to export without the pretrained weights, use random ones (--random, "
+            "pretrained=False) or a local file (--weights FILE, weights=...)"
+        ) from error
+
+
+def _weights_used(pretrained: bool, weights: str | PathLike[str] | None) -> str:
+    if weights is not None:
+        return str(weights)
+    return "pretrained" if pretrained else "random"
+
+
+def _opset(proto: object) -> int:
+    return next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx"))
+
+
+def _versions() -> dict[str, str]:
+    return {package: version(package) for package in ("zoo", "torch", "onnx", "onnxruntime")}
+
+
+@contextmanager
+def _collected_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Keep what torch and the converters warn about for the report, not the terminal."""
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        yield records
+
+
+def _warning_lines(records: list[warnings.WarningMessage]) -> list[str]:
+    lines = set()
+    for record in records:
+        first = (str(record.message).strip().splitlines() or [""])[0]
+        lines.add(f"{record.category.__name__}: {first[:300]}")
+    return sorted(lines)
+
+
+@contextmanager
+def _progress(name: str, fp16: bool, check: bool) -> Iterator[Callable[[str], None]]:
+    """A step counter on stderr, shown only on a terminal (tqdm's ``disable=None``)."""
+    from tqdm.auto import tqdm
+
+    total = 3 + fp16 + check  # build, export, [float16], [check], write
+    with tqdm(total=total, desc=f"export {name}", unit="step", disable=None, leave=False) as bar:
+
+        def step(label: str) -> None:
+            bar.set_postfix_str(label, refresh=False)
+            bar.update(1)
+
+        yield step

@@ -61,6 +61,14 @@ class ExportHints(BaseModel):
             "lists (a detector returning boxes of any count: 1); None: batch is an axis"
         ),
     )
+    set_axis: str | None = Field(
+        default=None,
+        description=(
+            "a dynamic output axis whose entries form a set (a detector's detections): the "
+            "check matches entries before comparing, as two with tied scores may come in "
+            "either order"
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

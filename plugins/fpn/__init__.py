@@ -124,6 +124,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 output_names=["boxes", "scores", "labels"],
                 dynamic_axes={name: {0: "detections"} for name in ("boxes", "scores", "labels")},
                 batch=1,
+                set_axis="detections",
                 exporter="legacy",
                 exporter_reason=(
                     "torch.export cannot trace torchvision's batched_nms, whose output size "

@@ -5,7 +5,9 @@ graph was exported at, and once (when anything is dynamic) with every dynamic
 axis at another size, which is what proves the axis really is dynamic. Every
 output is compared as ``max |onnx - torch|`` and that divided by
 ``max |torch|``; the relative figure must stay within the tolerance. Integer
-outputs (class labels) must be equal.
+outputs (class labels) must be equal. Outputs whose first axis is the hints'
+``set_axis`` (a detector's detections) are rows of one set: rows are matched
+before comparing, since two rows whose scores tie may come in either order.
 """
 
 from __future__ import annotations
@@ -37,14 +39,16 @@ def check_file(path: Path) -> None:
 
 
 def run_checks(
-    path: Path, model: torch.nn.Module, plan: ExportPlan, tolerance: float
+    path: Path,
+    model: torch.nn.Module,
+    plan: ExportPlan,
+    tolerance: float,
+    set_axis: str | None = None,
 ) -> list[Check]:
     """onnxruntime (CPU) against ``model`` at the export shapes and, if dynamic, other ones."""
     session = ort_session(path)
-    checks = [_check(session, model, plan, tolerance, check=False)]
-    if plan.dynamic:
-        checks.append(_check(session, model, plan, tolerance, check=True))
-    return checks
+    shapes = [False, True] if plan.dynamic else [False]
+    return [_check(session, model, plan, tolerance, set_axis, check) for check in shapes]
 
 
 def ort_session(path: Path) -> object:
@@ -71,7 +75,12 @@ def eager_outputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> l
 
 
 def _check(
-    session: object, model: torch.nn.Module, plan: ExportPlan, tolerance: float, check: bool
+    session: object,
+    model: torch.nn.Module,
+    plan: ExportPlan,
+    tolerance: float,
+    set_axis: str | None,
+    check: bool,
 ) -> Check:
     inputs = random_inputs(plan, check=check, seed=CHECK_SEED if check else EXPORT_SEED)
     names = [item.spec.name for item in plan.inputs]
@@ -86,6 +95,7 @@ def _check(
         raise ExportError(
             f"PyTorch returns {len(expected)} tensors, the graph {len(found)} ({plan.output_names})"
         )
+    found, reordered = _in_expected_order(found, expected, plan, set_axis)
     outputs = [
         compare(name, ours, theirs, tolerance)
         for name, ours, theirs in zip(plan.output_names, found, expected, strict=True)
@@ -94,6 +104,7 @@ def _check(
         name=_describe_shapes(plan, check),
         input_shapes={name: list(x.shape) for name, x in zip(names, inputs, strict=True)},
         outputs=outputs,
+        reordered=reordered,
         passed=all(output.passed for output in outputs),
     )
 
@@ -126,6 +137,54 @@ def compare(
         max_rel=max_rel,
         passed=max_abs == 0 if exact else max_rel <= tolerance,
     )
+
+
+def _in_expected_order(
+    found: list[np.ndarray], expected: list[np.ndarray], plan: ExportPlan, set_axis: str | None
+) -> tuple[list[np.ndarray], bool]:
+    """The set outputs' rows matched to PyTorch's, and whether that changed their order."""
+    import numpy as np
+
+    if set_axis is None:
+        return found, False
+    in_set = [axes.get(0) == set_axis for axes in plan.output_axes.values()]
+    matched = match_rows(found, expected, in_set)
+    reordered = any(not np.array_equal(a, b) for a, b in zip(matched, found, strict=True))
+    return matched, reordered
+
+
+def match_rows(
+    found: list[np.ndarray], expected: list[np.ndarray], in_set: list[bool]
+) -> list[np.ndarray]:
+    """``found`` with the rows of the set outputs reordered to best match ``expected``'s.
+
+    Each row (a detection: its box, score and label together) is scaled output by
+    output to PyTorch's largest magnitude, and paired greedily, in PyTorch's order,
+    with the closest unpaired row. Outputs whose row counts differ are left alone:
+    the comparison reports the shapes.
+    """
+    import numpy as np
+
+    chosen = [index for index, member in enumerate(in_set) if member]
+    counts = {found[index].shape[0] for index in chosen} | {expected[i].shape[0] for i in chosen}
+    if not chosen or len(counts) != 1 or counts == {0}:
+        return found
+    scale = {index: max(float(np.abs(expected[index]).max()), TINY) for index in chosen}
+    ours, theirs = _rows(found, scale), _rows(expected, scale)
+    order, free = [], list(range(len(ours)))
+    for row in theirs:
+        nearest = min(free, key=lambda candidate: float(np.abs(ours[candidate] - row).max()))
+        order.append(nearest)
+        free.remove(nearest)
+    return [array[order] if member else array for array, member in zip(found, in_set, strict=True)]
+
+
+def _rows(arrays: list[np.ndarray], scale: dict[int, float]) -> np.ndarray:
+    """One row per set entry: the chosen outputs flattened side by side, each scaled."""
+    import numpy as np
+
+    columns = [arrays[index].reshape(len(arrays[index]), -1) / s for index, s in scale.items()]
+    return np.concatenate(columns, axis=1)
 
 
 def _describe_shapes(plan: ExportPlan, check: bool) -> str:

@@ -8,6 +8,7 @@ rename the folder into place. Nothing here knows an architecture by name.
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -91,7 +92,7 @@ def export(
                 "files": sorted(str(path.relative_to(folder)) for path in files),
                 "weights": _weights_used(pretrained, weights),
                 "seconds": round(time.perf_counter() - started, 3),
-                "warnings": _warning_lines(caught),
+                "warnings": caught.lines(),
             }
         )
         (folder / REPORT_FILE).write_text(report.model_dump_json(indent=2), encoding="utf-8")
@@ -149,7 +150,7 @@ def _export_and_check(
         return report
     step("check")
     checks.check_file(path)
-    results = checks.run_checks(path, model, plan, tolerance)
+    results = checks.run_checks(path, model, plan, tolerance, hints.set_axis)
     report = report.model_copy(
         update={"checks": results, "passed": all(result.passed for result in results)}
     )
@@ -212,20 +213,39 @@ def _versions() -> dict[str, str]:
     return {package: version(package) for package in ("zoo", "torch", "onnx", "onnxruntime")}
 
 
+class _Caught(logging.Handler):
+    """Warnings and log records (torch.onnx, onnx-ir, the converters) kept for the report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[warnings.WarningMessage] = []
+        self.logged: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.logged.append(f"{record.name}: {record.getMessage()}")
+
+    def lines(self) -> list[str]:
+        messages = [f"{w.category.__name__}: {w.message}" for w in self.records] + self.logged
+        return sorted({_first_line(message) for message in messages})
+
+
 @contextmanager
-def _collected_warnings() -> Iterator[list[warnings.WarningMessage]]:
-    """Keep what torch and the converters warn about for the report, not the terminal."""
-    with warnings.catch_warnings(record=True) as records:
-        warnings.simplefilter("always")
-        yield records
+def _collected_warnings() -> Iterator[_Caught]:
+    """Keep what the exporters warn and log about for the report, off the terminal."""
+    caught = _Caught()
+    root = logging.getLogger()
+    root.addHandler(caught)
+    try:
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            caught.records = records
+            yield caught
+    finally:
+        root.removeHandler(caught)
 
 
-def _warning_lines(records: list[warnings.WarningMessage]) -> list[str]:
-    lines = set()
-    for record in records:
-        first = (str(record.message).strip().splitlines() or [""])[0]
-        lines.add(f"{record.category.__name__}: {first[:300]}")
-    return sorted(lines)
+def _first_line(message: str, limit: int = 300) -> str:
+    return (message.strip().splitlines() or [""])[0][:limit]
 
 
 @contextmanager

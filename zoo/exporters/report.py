@@ -54,6 +54,9 @@ class Check(Report):
     name: str
     input_shapes: dict[str, list[int]]
     outputs: list[OutputDifference]
+    reordered: bool = Field(
+        default=False, description="set entries (detections) came in another order and were matched"
+    )
     passed: bool
 
 

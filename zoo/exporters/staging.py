@@ -9,6 +9,7 @@ unwritable destination is reported in a second, not after a long export.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,16 +23,16 @@ from zoo.errors import ExportError
 def staged_folder(target: Path, *, force: bool) -> Iterator[Path]:
     """Yield an empty folder that becomes ``target`` if the block finishes, else vanishes."""
     _check_target(target, force)
+    staging = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-        )
+        staging.mkdir(parents=True)  # not mkdtemp: the folder gets the umask's permissions
     except OSError as error:
         raise ExportError(f"cannot write to {target}: {error.strerror or error}") from None
     try:
         yield staging
         _replace(target, staging)
+    except OSError as error:
+        raise ExportError(f"writing {target} failed: {error}") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

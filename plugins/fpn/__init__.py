@@ -125,6 +125,9 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 dynamic_axes={name: {0: "detections"} for name in ("boxes", "scores", "labels")},
                 batch=1,
                 set_axis="detections",
+                # A score leaves ~60 layers, RoIAlign and a softmax: onnxruntime's convolutions,
+                # summing in another order, put it ~2e-4 (relative) from PyTorch's.
+                tolerance=1e-3,
                 exporter="legacy",
                 exporter_reason=(
                     "torch.export cannot trace torchvision's batched_nms, whose output size "

@@ -19,12 +19,14 @@ import pytest
 
 import zoo
 from zoo.cards import Card
+from zoo.exporters.plan import support_summary
 from zoo.exporters.report import ExportReport
 from zoo.registry import Registry
 from zoo.small import small_card
 
 BUILTIN = Registry.from_entry_points()
 CARDS = BUILTIN.cards()
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def distinct_graphs(cards: list[Card]) -> list[Card]:
@@ -158,10 +160,8 @@ def test_a_static_export_fixes_every_axis_and_is_checked_once(tmp_path):
     assert not report.dynamic and len(report.checks) == 1
 
 
-def test_the_detector_is_exported_whole_by_the_recorded_fallback_exporter(tmp_path):
-    card = small_card("fpn-resnet50-coco", BUILTIN)
-
-    report = zoo.export(card, tmp_path / "out", pretrained=False)
+def test_the_detector_is_exported_whole_by_the_recorded_fallback_exporter(small_export):
+    _, report, _ = small_export("fpn-resnet50-coco")
 
     assert report.exporter == "legacy"
     assert "batched_nms" in report.exporter_reason
@@ -169,19 +169,40 @@ def test_the_detector_is_exported_whole_by_the_recorded_fallback_exporter(tmp_pa
     assert [output.shape for output in report.outputs] == [
         ["detections", 4],
         ["detections"],
-    ] * 1 + [["detections"]]
+        ["detections"],
+    ]
+    assert [output.dtype for output in report.outputs] == ["float32", "float32", "int64"]
 
 
-def test_a_clip_length_is_dynamic_where_the_network_allows_it(tmp_path):
-    card = small_card("i3d-kinetics400-two-stream", BUILTIN)
-
-    report = zoo.export(card, tmp_path / "out", pretrained=False)
+def test_a_clip_length_is_dynamic_where_the_network_allows_it(small_export):
+    _, report, _ = small_export("i3d-kinetics400-two-stream")
 
     assert [info.shape for info in report.inputs] == [
         ["batch", 3, "rgb_frames", 193, 193],
         ["batch", 2, "flow_frames", 193, 193],
     ]
+    assert report.checks[0].input_shapes == {
+        "rgb": [2, 3, 18, 193, 193],
+        "flow": [2, 2, 18, 193, 193],
+    }
     assert report.checks[1].input_shapes == {
         "rgb": [1, 3, 9, 193, 193],
         "flow": [1, 2, 9, 193, 193],
     }
+
+
+def test_the_fpn_backbone_exports_its_five_maps_at_any_size(small_export):
+    _, report, _ = small_export("resnet50-fpn")
+
+    assert [output.name for output in report.outputs] == ["p2", "p3", "p4", "p5", "pool"]
+    assert report.outputs[0].shape == ["batch", 256, "p2_height", "p2_width"]
+    shapes = {output.name: output.shape for output in report.checks[1].outputs}
+    assert shapes["p2"] == [1, 256, 8, 24] and shapes["pool"] == [1, 256, 1, 2]
+
+
+def test_the_readme_table_says_what_every_models_graph_takes():
+    readme = README.read_text(encoding="utf-8")
+
+    for card in CARDS:
+        support = support_summary(card, BUILTIN.architecture(card.architecture).export)
+        assert f"| `{card.name}` | {card.architecture} | {card.task} | {support} |" in readme

@@ -198,3 +198,33 @@ def _check_shared_names(card: Card, plan: ExportPlan) -> None:
 
 def card_input_names(card: Card) -> list[str]:
     return [spec.name for spec in card.inputs]
+
+
+def support_summary(card: Card, hints: ExportHints) -> str:
+    """What the exported graph accepts, in words: the README's export column.
+
+    Dynamic axes by meaning (batch, frames with their minimum, height and width),
+    then what stays fixed, then the exporter when it is the fallback.
+    """
+    plan = plan_export(card, hints)
+    varying: list[str] = []
+    fixed: list[str] = []
+    for item in plan.inputs:
+        letters = {item.spec.layout[index] for index in item.dynamic}
+        if "N" in letters and "batch" not in varying:
+            varying.append("batch")
+        if "T" in letters and not any(part.startswith("frames") for part in varying):
+            varying.append(f"frames ≥ {hints.min_frames}" if hints.min_frames else "frames")
+        if {"H", "W"} & letters and "height, width" not in varying:
+            varying.append("height, width")
+        if "T" in item.spec.layout and "T" not in letters and item.spec.frames:
+            fixed.append(f"{item.spec.frames} frames")
+        if not {"H", "W"} & letters:
+            fixed.append("x".join(str(side) for side in item.spec.size))
+    if hints.batch is not None:
+        fixed.insert(0, f"batch {hints.batch}")
+    parts = [f"dynamic {', '.join(varying)}"] if varying else []
+    parts += [f"fixed {', '.join(dict.fromkeys(fixed))}"] if fixed else []
+    if hints.exporter == "legacy":
+        parts.append("legacy exporter")
+    return "; ".join(parts)

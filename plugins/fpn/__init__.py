@@ -134,7 +134,6 @@ def zoo_architectures() -> list[zoo.Architecture]:
                     "depends on the data (pytorch/vision#9306, #9462); the TorchScript "
                     "exporter traces the whole detector, NMS included, at a fixed input size"
                 ),
-                opset=17,
             ),
             test_config={
                 "backbone": {"layers": (1, 1, 1, 1)},

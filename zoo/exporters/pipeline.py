@@ -19,18 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo import weights as weight_store
-from zoo.architecture import Architecture
+from zoo.architecture import ExportHints
 from zoo.cards import Card
 from zoo.errors import ExportCheckError, ExportError, WeightsError
 from zoo.exporters import checks, triton
 from zoo.exporters.onnx import describe, export_graph, random_inputs, tensor_infos, to_float16
 from zoo.exporters.plan import ExportPlan, plan_export
-from zoo.exporters.report import ExportReport, Format
+from zoo.exporters.report import Check, ExportReport, Format
 from zoo.exporters.staging import staged_folder
 from zoo.loading import HF_HUB_PREFIX, load
 from zoo.registry import Registry, default_registry
 
 if TYPE_CHECKING:
+    import onnx
     import torch
 
 MODEL_FILE = "model.onnx"
@@ -68,6 +69,7 @@ def export(
     plan = plan_export(card, hints, batch=batch, frames=frames, dynamic=dynamic)
     output_dir = Path(output_dir)
     target = output_dir / card.name if format == "triton" else output_dir
+    tolerance = hints.fp16_tolerance if fp16 else hints.tolerance
     with (
         staged_folder(target, force=force) as folder,
         _collected_warnings() as caught,
@@ -76,44 +78,60 @@ def export(
         step("build")
         model = _model(name_or_card, card, pretrained, weights, layout, registry)
         model_path = triton.model_file(folder) if format == "triton" else folder / MODEL_FILE
-        report = _export_and_check(
-            model, card, architecture, plan, model_path, opset or hints.opset, fp16, check, step
-        )
+        proto = _write_graph(model, card, hints, plan, model_path, opset or hints.opset, fp16, step)
+        results = _check_graph(model_path, model, plan, tolerance, hints, step) if check else []
         step("write")
-        files = [model_path]
+        inputs, outputs = tensor_infos(proto.graph.input), tensor_infos(proto.graph.output)
+        files = [model_path, folder / CARD_FILE, folder / REPORT_FILE]
         if format == "triton":
-            files += triton.write_model_config(folder, card, plan, report.inputs, report.outputs)
-        (folder / CARD_FILE).write_text(card.to_yaml(), encoding="utf-8")
-        files += [folder / CARD_FILE, folder / REPORT_FILE]
-        report = report.model_copy(
-            update={
-                "format": format,
-                "output_dir": str(target),
-                "files": sorted(str(path.relative_to(folder)) for path in files),
-                "weights": _weights_used(pretrained, weights),
-                "seconds": round(time.perf_counter() - started, 3),
-                "warnings": caught.lines(),
-            }
+            files += triton.write_model_config(folder, card, plan, inputs, outputs)
+        report = ExportReport(
+            model=card.name,
+            architecture=card.architecture,
+            format=format,
+            output_dir=str(target),
+            files=sorted(str(path.relative_to(folder)) for path in files),
+            weights=_weights_used(pretrained, weights),
+            exporter=hints.exporter,
+            exporter_reason=hints.exporter_reason,
+            opset=_opset(proto),
+            dynamic=plan.dynamic,
+            fp16=fp16,
+            inputs=inputs,
+            outputs=outputs,
+            checked=check,
+            tolerance=tolerance,
+            checks=results,
+            passed=all(result.passed for result in results),
+            size_bytes=model_path.stat().st_size,
+            seconds=round(time.perf_counter() - started, 3),
+            versions=_versions(),
+            warnings=caught.lines(),
         )
+        if not report.passed:
+            raise ExportCheckError(
+                f"{card.name}: onnxruntime differs from PyTorch beyond the tolerance: "
+                + "; ".join(report.failures()),
+                report,
+            )
+        (folder / CARD_FILE).write_text(card.to_yaml(), encoding="utf-8")
         (folder / REPORT_FILE).write_text(report.model_dump_json(indent=2), encoding="utf-8")
     return report
 
 
-def _export_and_check(
+def _write_graph(
     model: torch.nn.Module,
     card: Card,
-    architecture: Architecture,
+    hints: ExportHints,
     plan: ExportPlan,
     path: Path,
     opset: int,
     fp16: bool,
-    check: bool,
     step: Callable[[str], None],
-) -> ExportReport:
-    """Write the checked graph to ``path``; raise with the numbers if a check fails."""
+) -> onnx.ModelProto:
+    """Export, describe, optionally convert to float16, and save the graph to ``path``."""
     import onnx
 
-    hints = architecture.export
     example = random_inputs(plan, check=False, seed=checks.EXPORT_SEED)
     checks.eager_outputs(model, example)  # a clear error for inputs the model refuses
     step(f"export ({hints.exporter})")
@@ -124,43 +142,20 @@ def _export_and_check(
         proto = to_float16(proto)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(proto, str(path))
-    tolerance = hints.fp16_tolerance if fp16 else hints.tolerance
-    report = ExportReport(
-        model=card.name,
-        architecture=card.architecture,
-        format="onnx",
-        output_dir="",
-        files=[],
-        weights="",
-        exporter=hints.exporter,
-        exporter_reason=hints.exporter_reason,
-        opset=_opset(proto),
-        dynamic=plan.dynamic,
-        fp16=fp16,
-        inputs=tensor_infos(proto.graph.input),
-        outputs=tensor_infos(proto.graph.output),
-        checked=check,
-        tolerance=tolerance,
-        passed=True,
-        size_bytes=path.stat().st_size,
-        seconds=0.0,
-        versions=_versions(),
-    )
-    if not check:
-        return report
+    return proto
+
+
+def _check_graph(
+    path: Path,
+    model: torch.nn.Module,
+    plan: ExportPlan,
+    tolerance: float,
+    hints: ExportHints,
+    step: Callable[[str], None],
+) -> list[Check]:
     step("check")
     checks.check_file(path)
-    results = checks.run_checks(path, model, plan, tolerance, hints.set_axis)
-    report = report.model_copy(
-        update={"checks": results, "passed": all(result.passed for result in results)}
-    )
-    if not report.passed:
-        raise ExportCheckError(
-            f"{card.name}: onnxruntime differs from PyTorch beyond the tolerance: "
-            + "; ".join(report.failures()),
-            report,
-        )
-    return report
+    return checks.run_checks(path, model, plan, tolerance, hints.set_axis)
 
 
 def _card(name_or_card: str | Card, registry: Registry) -> Card:

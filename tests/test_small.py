@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 from conftest import card_data, cards_plugin
 
+import zoo
+from zoo.errors import CardError
 from zoo.loading import count_parameters, empty_model
 from zoo.registry import Registry
 from zoo.small import merge, small_card
@@ -47,3 +51,15 @@ def test_an_architecture_without_a_test_config_keeps_the_cards(toy_plugin):
 
     assert small.config == {"width": 6}
     assert small.inputs == registry.card("toy-small").inputs
+
+
+def test_a_misspelt_test_input_field_is_an_error_not_ignored(toy_plugin):
+    typo = zoo.Architecture(
+        name="toy", builder="toy_plugin:build", config=toy_plugin.ToyConfig, test_inputs={"szie": 4}
+    )
+    plugin = types.ModuleType("typo")
+    plugin.zoo_architectures = zoo.hookimpl(lambda: [typo])
+    registry = Registry.from_plugins({"typo": plugin, "cards": cards_plugin("c", card_data())})
+
+    with pytest.raises(CardError, match=r"small card of 'toy-small': inputs.0.szie: Extra inputs"):
+        small_card("toy-small", registry)

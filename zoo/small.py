@@ -28,13 +28,14 @@ def small_card(card: Card | str, registry: Registry | None = None) -> Card:
     architecture = registry.architecture(card.architecture)
     config = merge(card.config, architecture.test_config)
     parameters = count_parameters(empty_model(architecture, config))
-    inputs = [spec.model_copy(update=architecture.test_inputs) for spec in card.inputs]
     data = {
         **card.to_data(),
         "aliases": [],
         "config": architecture.validate_config(config).model_dump(mode="json"),
         "summary": f"{card.name} at the {architecture.name} test size, random weights",
-        "inputs": [spec.model_dump(mode="json") for spec in inputs],
+        "inputs": [
+            {**spec.model_dump(mode="json"), **architecture.test_inputs} for spec in card.inputs
+        ],
         "weights": [],
         "metrics": [],
         "parameters": parameters,

@@ -40,7 +40,11 @@ from zoo.exporters.report import ExportReport, TensorInfo
 @click.option(
     "--random", "random_init", is_flag=True, help="Random weights: the architecture only."
 )
-@click.option("--batch", type=click.IntRange(min=1), help="Example batch size (default 2, or 1).")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    help="Example batch size (default: 2 for a dynamic batch axis, else 1).",
+)
 @click.option(
     "--frames", type=click.IntRange(min=1), help="Example clip length (default: the card's)."
 )

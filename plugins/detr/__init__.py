@@ -79,6 +79,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                     "boxes": {0: "batch"},
                 },
             ),
+            inference=zoo.InferenceHints(postprocess="zoo_plugins.detr.postprocess:postprocess"),
             summary=(
                 "DETR (Carion et al. 2020): ResNet backbone, transformer encoder-decoder and "
                 "set prediction of boxes and classes"

@@ -66,6 +66,14 @@ def _video_axes(*names: str) -> dict[str, dict[int, str]]:
     return {name: {0: "batch"} for name in names}
 
 
+#: The flow stream's input is computed, not read: TV-L1 flow from T + 1 resized RGB frames.
+INFERENCE = zoo.InferenceHints(
+    derived_inputs={
+        "flow-xy": zoo.DerivedInput(function="zoo_plugins.i3d.flow:tvl1_flow", lag=1)
+    },
+)
+
+
 @zoo.hookimpl
 def zoo_architectures() -> list[zoo.Architecture]:
     return [
@@ -77,6 +85,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             export=zoo.ExportHints(
                 output_names=["logits"], dynamic_axes=_video_axes("video", "logits")
             ),
+            inference=INFERENCE,
             summary="Inflated Inception-V1 (I3D) video classifier; logits averaged over time.",
         ),
         zoo.Architecture(
@@ -87,6 +96,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             export=zoo.ExportHints(
                 output_names=["logits"], dynamic_axes=_video_axes("rgb", "flow", "logits")
             ),
+            inference=INFERENCE,
             summary="Two-stream I3D: RGB and optical-flow I3D streams, logits summed.",
         ),
     ]

@@ -8,15 +8,14 @@ parse and print: the work happens in the library layers they call.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import click
 
 from zoo.errors import ZooError
+from zoo.files import atomic_write
 from zoo.registry import ZooPluginWarning
 
 
@@ -45,15 +44,7 @@ def main() -> None:
     warnings.showwarning = _show_plugin_warning
 
 
-@contextmanager
-def atomic_write(target: Path) -> Iterator[Path]:
-    """Write to a sibling temporary file and rename, so a failure never leaves half a file."""
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        yield temporary
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
+__all__ = ["atomic_write", "echo_table", "fails_cleanly", "main", "megabytes", "millions"]
 
 
 def megabytes(size: int) -> str:

@@ -1,0 +1,118 @@
+"""Where the forward runs: PyTorch (eager or compiled) or onnxruntime, on CPU or GPU.
+
+A backend is called with the model's inputs by name (CPU tensors, rows first) and returns
+the raw outputs; the predictor turns those into results the same way for every backend,
+so both backends take the same inputs and give the same results.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from zoo.cards import Card
+from zoo.errors import ZooError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+MEMORY_FORMATS = {
+    "contiguous": torch.contiguous_format,
+    "channels_last": torch.channels_last,
+    "channels_last_3d": torch.channels_last_3d,
+}
+#: The input rank each memory format applies to.
+FORMAT_RANK = {"channels_last": 4, "channels_last_3d": 5}
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` is CUDA, then Apple's MPS, then the CPU; a named device must exist here."""
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError as error:
+        raise ZooError(f"unknown device {device!r}: {error}") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ZooError(f"device {device!r} asked for, but no CUDA device is available here")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise ZooError(f"device {device!r} asked for, but MPS is not available here")
+    return chosen
+
+
+def autocast_dtype(dtype: str | None, device: torch.device) -> torch.dtype | None:
+    """The dtype to autocast to, or None for plain float32; float16 on CPU is refused."""
+    if dtype is None or dtype == "float32":
+        return None
+    if dtype not in DTYPES:
+        raise ZooError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    if dtype == "float16" and device.type == "cpu":
+        raise ZooError(
+            "dtype float16 needs a GPU: autocast to float16 is not supported on CPU; "
+            "use bfloat16 on CPU, or float16 with --device cuda"
+        )
+    return DTYPES[dtype]
+
+
+class TorchBackend:
+    """An ``nn.Module`` on a device, optionally in a channels-last format, autocast, compiled."""
+
+    name = "torch"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        card: Card,
+        *,
+        device: torch.device,
+        dtype: str | None = None,
+        memory_format: str = "contiguous",
+        compile: bool = False,
+    ) -> None:
+        if memory_format not in MEMORY_FORMATS:
+            raise ZooError(
+                f"unknown memory format {memory_format!r}; expected one of "
+                f"{', '.join(MEMORY_FORMATS)}"
+            )
+        self.device = device
+        self.dtype = dtype or "float32"
+        self.autocast = autocast_dtype(dtype, device)
+        self.memory_format = memory_format
+        self.input_names = [spec.name for spec in card.inputs]
+        self.module = model.eval().to(device=device, memory_format=MEMORY_FORMATS[memory_format])
+        self.compiled = compile
+        self.forward = torch.compile(self.module) if compile else self.module
+
+    def __call__(self, inputs: dict[str, Tensor]) -> Any:
+        tensors = [self._place(inputs[name]) for name in self.input_names]
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.autocast)
+            if self.autocast is not None
+            else nullcontext()
+        )
+        with torch.inference_mode(), autocast:
+            return self.forward(*tensors)
+
+    def _place(self, tensor: Tensor) -> Tensor:
+        """To the device (pinned and non-blocking on CUDA), in the model's memory format."""
+        if self.device.type == "cuda":
+            tensor = tensor.pin_memory().to(self.device, non_blocking=True)
+        else:
+            tensor = tensor.to(self.device)
+        if FORMAT_RANK.get(self.memory_format) == tensor.dim():
+            tensor = tensor.contiguous(memory_format=MEMORY_FORMATS[self.memory_format])
+        return tensor
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "device": str(self.device),
+            "dtype": self.dtype,
+            "memory_format": self.memory_format,
+            "compiled": self.compiled,
+        }

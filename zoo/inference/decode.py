@@ -1,0 +1,168 @@
+"""Files and arrays to RGB frames: PyAV for video, Pillow for still images.
+
+PyAV bundles FFmpeg, so mp4, avi, webm, mkv and animated GIF decode with nothing else
+installed (torchvision 0.29 no longer decodes video, torchcodec needs the system's FFmpeg
+libraries, decord cannot read GIF). Every decoded input becomes one :class:`Media`: uint8
+RGB frames ``(T, H, W, 3)`` with their timestamps, whatever it came from. Every way an
+input can fail is an :class:`~zoo.errors.InputError` that names the input and what was
+expected, so a run over many files reports it on one line and goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo.errors import InputError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".webm", ".mkv", ".gif", ".mpg", ".mpeg", ".ogv", ".flv"}
+)
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
+)
+EXPECTED = "an image (jpg, png, ...) or a video (mp4, avi, webm, gif, ...)"
+
+
+@dataclass(frozen=True)
+class Media:
+    """Decoded frames and when they were shown.
+
+    ``frames`` is uint8 RGB ``(T, H, W, 3)``; ``times`` holds each frame's time in
+    seconds (None when unknown, as for arrays); ``still`` marks a still image, which a
+    video model refuses rather than treating as a one-frame video.
+    """
+
+    frames: np.ndarray
+    source: str
+    times: np.ndarray | None = None
+    fps: float | None = None
+    still: bool = False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the frames."""
+        return self.frames.shape[1], self.frames.shape[2]
+
+    def describe(self) -> str:
+        if self.still:
+            return f"a still image of {self.size[1]}x{self.size[0]} pixels"
+        rate = f" at {self.fps:g} fps" if self.fps else ""
+        return f"a video of {len(self.frames)} frames{rate}"
+
+
+def as_media(item: Any) -> Media:
+    """Any input the predictor accepts: a path, a PIL image, or a uint8 array or tensor."""
+    if isinstance(item, str | PathLike):
+        return read_media(Path(item))
+    if type(item).__module__.startswith("PIL."):
+        return media_from_pil(item, source=f"<PIL image {item.width}x{item.height}>")
+    if hasattr(item, "numpy") and hasattr(item, "detach"):  # a torch tensor
+        item = item.detach().cpu().numpy()
+    if isinstance(item, np.ndarray):
+        return media_from_array(item)
+    raise InputError(
+        f"<{type(item).__name__}>",
+        "expected a file path, a PIL image, or a uint8 array of frames "
+        "(H, W), (H, W, C) or (T, H, W, C)",
+    )
+
+
+def read_media(path: Path) -> Media:
+    """Decode a file: a known image suffix with Pillow, anything else with PyAV."""
+    if not path.exists():
+        raise InputError(str(path), f"no such file; expected {EXPECTED}")
+    if path.is_dir():
+        raise InputError(str(path), f"is a folder; expected {EXPECTED}")
+    if path.stat().st_size == 0:
+        raise InputError(str(path), f"is empty (0 bytes); expected {EXPECTED}")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return read_image(path)
+    return read_video(path)
+
+
+def read_image(path: Path) -> Media:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return media_from_pil(image, source=str(path))
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise InputError(
+            str(path), f"cannot decode as an image (Pillow: {error}); expected {EXPECTED}"
+        ) from None
+
+
+def media_from_pil(image: Image.Image, source: str) -> Media:
+    """A still image as one RGB frame; gray, palette and alpha images are converted to RGB."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return Media(frames=rgb[None].copy(), source=source, still=True)
+
+
+def read_video(path: Path) -> Media:
+    """Every frame of the first video stream, as RGB, with its presentation time."""
+    import av
+
+    frames, times = [], []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(str(path), f"holds no video stream; expected {EXPECTED}")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                times.append(frame.time)
+            rate = stream.average_rate or stream.guessed_rate
+    except av.FFmpegError as error:
+        cause = getattr(error, "strerror", None) or str(error)
+        raise InputError(
+            str(path), f"cannot decode as a video (PyAV: {cause}); expected {EXPECTED}"
+        ) from None
+    if not frames:
+        raise InputError(str(path), f"holds no decodable frames; expected {EXPECTED}")
+    fps = float(Fraction(rate)) if rate else None
+    return Media(
+        frames=np.stack(frames),
+        source=str(path),
+        times=_frame_times(times, fps),
+        fps=fps,
+    )
+
+
+def _frame_times(times: list[float | None], fps: float | None) -> np.ndarray | None:
+    """Presentation times, or evenly spaced ones when the container gives none."""
+    if all(time is not None for time in times):
+        return np.asarray(times, dtype=np.float64)
+    if fps:
+        return np.arange(len(times), dtype=np.float64) / fps
+    return None
+
+
+def media_from_array(array: np.ndarray, source: str | None = None) -> Media:
+    """uint8 (H, W), (H, W, C) for one image or (T, H, W, C) for frames, C in 1, 3, 4."""
+    source = source or f"<array {'x'.join(map(str, array.shape))}>"
+    if array.dtype != np.uint8:
+        raise InputError(source, f"expected uint8 pixel values (0..255), found {array.dtype}")
+    if array.ndim == 2:
+        array = array[..., None]
+    still = array.ndim == 3
+    frames = array[None] if still else array
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
+        raise InputError(
+            source,
+            "expected (H, W), (H, W, C) or (T, H, W, C) with C = 1, 3 or 4 channels last, "
+            f"found shape {array.shape}",
+        )
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    return Media(frames=np.ascontiguousarray(frames[..., :3]), source=source, still=still)

@@ -29,6 +29,7 @@ VIDEO_SUFFIXES = frozenset(
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
 )
+CHANNELS = (1, 3, 4)
 EXPECTED = "an image (jpg, png, ...) or a video (mp4, avi, webm, gif, ...)"
 
 
@@ -149,19 +150,23 @@ def _frame_times(times: list[float | None], fps: float | None) -> np.ndarray | N
 
 
 def media_from_array(array: np.ndarray, source: str | None = None) -> Media:
-    """uint8 (H, W), (H, W, C) for one image or (T, H, W, C) for frames, C in 1, 3, 4."""
+    """uint8 channels-last pixels, as PyAV and Pillow give them.
+
+    ``(H, W)`` or ``(H, W, C)`` is one image, ``(T, H, W, C)`` frames, with C = 1, 3 or 4;
+    a 3-D array whose last axis is not a channel count is gray frames ``(T, H, W)``.
+    """
     source = source or f"<array {'x'.join(map(str, array.shape))}>"
     if array.dtype != np.uint8:
         raise InputError(source, f"expected uint8 pixel values (0..255), found {array.dtype}")
-    if array.ndim == 2:
+    still = array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in CHANNELS)
+    if array.ndim in (2, 3) and array.shape[-1] not in CHANNELS:
         array = array[..., None]
-    still = array.ndim == 3
     frames = array[None] if still else array
-    if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
+    if frames.ndim != 4 or frames.shape[-1] not in CHANNELS:
         raise InputError(
             source,
-            "expected (H, W), (H, W, C) or (T, H, W, C) with C = 1, 3 or 4 channels last, "
-            f"found shape {array.shape}",
+            "expected uint8 (H, W), (H, W, C), (T, H, W) or (T, H, W, C) with C = 1, 3 or 4 "
+            f"channels last, found shape {array.shape}",
         )
     if frames.shape[-1] == 1:
         frames = np.repeat(frames, 3, axis=-1)

@@ -159,7 +159,7 @@ def _detections_result(
     image: dict[str, Tensor], prepared: Prepared, card: Card, threshold: float, common: dict
 ) -> Detections:
     keep = image["scores"] > threshold
-    scores, order = image["scores"][keep].sort(descending=True)
+    scores, order = image["scores"][keep].sort(descending=True, stable=True)
     boxes = prepared.geometry.boxes_to_original(image["boxes"][keep][order])
     indices = image["labels"][keep][order]
     labels = card.label_names()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import zoo
 from zoo.cards import Card
 
@@ -48,3 +50,13 @@ def small_card(name: str, **input_changes: Any) -> Card:
     data["name"] = f"small-{data['name']}"
     data["aliases"] = []
     return Card.from_data(data)
+
+
+def frame_difference(frames: np.ndarray) -> np.ndarray:
+    """A cheap stand-in for optical flow: red and green differences of consecutive frames.
+
+    uint8 ``(T, H, W, 3)`` -> float32 ``(2, T - 1, H, W)`` in [-1, 1], the contract of
+    ``DerivedInput`` functions (named by import string in tests).
+    """
+    change = np.diff(frames.astype(np.float32), axis=0)[..., :2] / 255
+    return np.ascontiguousarray(change.transpose(3, 0, 1, 2))

@@ -14,7 +14,13 @@ from __future__ import annotations
 from os import PathLike
 from typing import TYPE_CHECKING
 
-from zoo.architecture import Architecture, DerivedInput, ExportHints, InferenceHints
+from zoo.architecture import (
+    Architecture,
+    DerivedInput,
+    ExportHints,
+    FeatureHints,
+    InferenceHints,
+)
 from zoo.cards import Card
 from zoo.errors import (
     AmbiguousNameError,
@@ -38,6 +44,7 @@ __all__ = [
     "CardError",
     "DerivedInput",
     "ExportHints",
+    "FeatureHints",
     "InferenceHints",
     "InputError",
     "UnknownNameError",

@@ -28,6 +28,49 @@ class ExportHints(BaseModel):
     opset: int = Field(default=18, ge=13)
 
 
+class FeatureHints(BaseModel):
+    """Where a model's inner representations are, for tools that work on any model.
+
+    Building a video model from an image backbone, embedding inputs and Grad-CAM
+    each need a fact that only the plugin knows; declaring it here keeps
+    ``isinstance`` checks and architecture names out of the core. Module paths
+    are dotted attribute paths on the built model (``layer4``, ``blocks.-1``:
+    negative indices count from the end of a module list).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pooled: str | None = Field(
+        default=None,
+        pattern=IMPORT_STRING,
+        description=(
+            "`module:function` taking (model, *inputs) and returning the penultimate "
+            "features (N, D): pooled over space (and time), before the classifier"
+        ),
+    )
+    cam_layer: str | None = Field(
+        default=None,
+        description="module whose output keeps the input's spatial (and time) axes: "
+        "Grad-CAM's default target layer",
+    )
+    cam_tokens: int | None = Field(
+        default=None,
+        ge=0,
+        description="None: cam_layer's output is (N, C, [T,] H, W); k: it is a token sequence "
+        "(N, k + h*w, C) whose k leading tokens (a class token) are not spatial",
+    )
+    first_conv: str | None = Field(
+        default=None,
+        description="module path of the convolution that reads the input pixels "
+        "(early fusion inflates it to take several frames)",
+    )
+
+    def resolve_pooled(self) -> Any:
+        if self.pooled is None:
+            raise ValueError("this architecture declares no pooled features")
+        return import_string(self.pooled)
+
+
 class DerivedInput(BaseModel):
     """An input computed from the decoded RGB frames instead of read from them (optical flow).
 
@@ -82,6 +125,7 @@ class Architecture(BaseModel):
         default_factory=dict, description="upstream layout name -> converter import string"
     )
     export: ExportHints = Field(default_factory=ExportHints)
+    features: FeatureHints = Field(default_factory=FeatureHints)
     inference: InferenceHints = Field(default_factory=InferenceHints)
     summary: str = ""
 
@@ -104,6 +148,21 @@ class Architecture(BaseModel):
                 f"architecture {self.name!r} has no converter for layout {layout!r}; "
                 f"known layouts: {known}"
             ) from None
+
+
+def submodule(model: Any, path: str) -> Any:
+    """The module at a dotted path such as ``blocks.-1.attn``; errors name what exists."""
+    target = model
+    for part in path.split("."):
+        try:
+            target = target[int(part)] if part.lstrip("-").isdigit() else getattr(target, part)
+        except (AttributeError, IndexError, TypeError):
+            children = ", ".join(name for name, _ in target.named_children()) or "none"
+            raise ValueError(
+                f"{type(model).__name__} has no module {path!r} (no {part!r} under "
+                f"{type(target).__name__}; its children: {children})"
+            ) from None
+    return target
 
 
 def import_string(spec: str) -> Any:

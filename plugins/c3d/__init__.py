@@ -102,6 +102,11 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 output_names=["logits"],
                 dynamic_axes={"video": {0: "batch"}, "logits": {0: "batch"}},
             ),
+            features=zoo.FeatureHints(
+                pooled="zoo_plugins.c3d.model:pooled_features",
+                cam_layer="conv5b",
+                first_conv="conv1",
+            ),
             summary="C3D: 3D ConvNet on 16x112x112 clips (Tran et al. 2015), returns logits",
         )
     ]

@@ -35,8 +35,8 @@ class C3D(nn.Module):
         self.relu = nn.ReLU()
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, video: Tensor) -> Tensor:
-        """Logits (N, num_classes) of clips (N, C, T, H, W); fc7 features if there is no fc8."""
+    def forward_pooled(self, video: Tensor) -> Tensor:
+        """The fc7 activations ``(N, hidden)``: the features C3D's authors describe clips with."""
         self._check_clip(video)
         h = video
         for name in CONV_NAMES:
@@ -44,7 +44,11 @@ class C3D(nn.Module):
             if name in POOL_AFTER:
                 h = getattr(self, f"pool{POOL_AFTER[name]}")(h)
         h = self.dropout(self.relu(self.fc6(h.flatten(1))))
-        h = self.dropout(self.relu(self.fc7(h)))
+        return self.dropout(self.relu(self.fc7(h)))
+
+    def forward(self, video: Tensor) -> Tensor:
+        """Logits (N, num_classes) of clips (N, C, T, H, W); fc7 features if there is no fc8."""
+        h = self.forward_pooled(video)
         return h if self.fc8 is None else self.fc8(h)
 
     def _check_clip(self, video: Tensor) -> None:
@@ -61,3 +65,7 @@ class C3D(nn.Module):
 
 def build(config: C3DConfig) -> C3D:
     return C3D(config)
+
+
+def pooled_features(model: C3D, video: Tensor) -> Tensor:
+    return model.forward_pooled(video)

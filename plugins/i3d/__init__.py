@@ -68,9 +68,7 @@ def _video_axes(*names: str) -> dict[str, dict[int, str]]:
 
 #: The flow stream's input is computed, not read: TV-L1 flow from T + 1 resized RGB frames.
 INFERENCE = zoo.InferenceHints(
-    derived_inputs={
-        "flow-xy": zoo.DerivedInput(function="zoo_plugins.i3d.flow:tvl1_flow", lag=1)
-    },
+    derived_inputs={"flow-xy": zoo.DerivedInput(function="zoo_plugins.i3d.flow:tvl1_flow", lag=1)},
 )
 
 
@@ -85,6 +83,11 @@ def zoo_architectures() -> list[zoo.Architecture]:
             export=zoo.ExportHints(
                 output_names=["logits"], dynamic_axes=_video_axes("video", "logits")
             ),
+            features=zoo.FeatureHints(
+                pooled="zoo_plugins.i3d.model:pooled_features",
+                cam_layer="Mixed_4f",
+                first_conv="Conv3d_1a_7x7.conv3d",
+            ),
             inference=INFERENCE,
             summary="Inflated Inception-V1 (I3D) video classifier; logits averaged over time.",
         ),
@@ -95,6 +98,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
             converters={"authors": "zoo_plugins.i3d.convert:stream_from_authors"},
             export=zoo.ExportHints(
                 output_names=["logits"], dynamic_axes=_video_axes("rgb", "flow", "logits")
+            ),
+            features=zoo.FeatureHints(
+                pooled="zoo_plugins.i3d.model:pooled_two_stream_features",
+                cam_layer="rgb.Mixed_4f",
             ),
             inference=INFERENCE,
             summary="Two-stream I3D: RGB and optical-flow I3D streams, logits summed.",

@@ -276,6 +276,16 @@ def check_clip(video: Tensor, channels: int) -> None:
         )
 
 
+def pooled_features(model: I3D, video: Tensor) -> Tensor:
+    """``Mixed_5c`` averaged over time and space, ``(N, 1024)``."""
+    return model.features(video).mean(dim=(2, 3, 4))
+
+
+def pooled_two_stream_features(model: TwoStreamI3D, rgb: Tensor, flow: Tensor) -> Tensor:
+    """Both streams' pooled features side by side, ``(N, 2048)``: RGB first, then flow."""
+    return torch.cat([pooled_features(model.rgb, rgb), pooled_features(model.flow, flow)], dim=1)
+
+
 def build(config: I3DConfig) -> I3D:
     return I3D(config)
 

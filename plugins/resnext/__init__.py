@@ -81,6 +81,11 @@ def zoo_architectures() -> list[zoo.Architecture]:
                     "logits": {0: "batch"},
                 },
             ),
+            features=zoo.FeatureHints(
+                pooled="zoo_plugins.resnext.model:pooled_features",
+                cam_layer="layer4",
+                first_conv="conv1",
+            ),
             summary=(
                 "ResNeXt (aggregated residual transformations, Xie et al. 2017) and ResNet "
                 "(cardinality 1): ImageNet classifiers and multi-scale backbones"

@@ -154,16 +154,24 @@ class ResNeXt(nn.Module):
                 features.append(x)
         return features
 
-    def forward(self, x: Tensor) -> Tensor | list[Tensor]:
-        if self.config.features_only:
-            return self.forward_features(x)
+    def forward_pooled(self, x: Tensor) -> Tensor:
+        """The last stage averaged over space, ``(N, 2048)``: what the classifier reads."""
         self._check_input(x)
         x = F.max_pool2d(self._stem(x), kernel_size=3, stride=2, padding=1)
         for stage in self.stages:
             x = stage(x)
-        pooled = x.mean(dim=(2, 3))
+        return x.mean(dim=(2, 3))
+
+    def forward(self, x: Tensor) -> Tensor | list[Tensor]:
+        if self.config.features_only:
+            return self.forward_features(x)
+        pooled = self.forward_pooled(x)
         return pooled if self.fc is None else self.fc(pooled)
 
 
 def build(config: ResNeXtConfig) -> ResNeXt:
     return ResNeXt(config)
+
+
+def pooled_features(model: ResNeXt, image: Tensor) -> Tensor:
+    return model.forward_pooled(image)

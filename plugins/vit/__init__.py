@@ -86,6 +86,12 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 output_names=["logits"],
                 dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
             ),
+            features=zoo.FeatureHints(
+                pooled="zoo_plugins.vit.model:pooled_features",
+                cam_layer="blocks.-1",
+                cam_tokens=1,
+                first_conv="patch_embed.proj",
+            ),
             summary="Vision Transformer: patch embedding, class token, pre-norm blocks",
         )
     ]

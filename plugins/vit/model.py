@@ -99,14 +99,18 @@ class VisionTransformer(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
 
-    def forward(self, image: Tensor) -> Tensor:
+    def forward_pooled(self, image: Tensor) -> Tensor:
+        """The final-normed class token, ``(N, width)``: what the head reads."""
         self._check_input(image)
         patches = self.patch_embed(image)
         cls_token = self.cls_token.expand(patches.shape[0], -1, -1)
         tokens = torch.cat([cls_token, patches], dim=1) + self.pos_embed
         for block in self.blocks:
             tokens = block(tokens)
-        return self.head(self.norm(tokens[:, 0]))
+        return self.norm(tokens[:, 0])
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.head(self.forward_pooled(image))
 
     def _check_input(self, image: Tensor) -> None:
         """The position embeddings fix the image size, so any other shape is an error."""
@@ -120,3 +124,7 @@ class VisionTransformer(nn.Module):
 
 def build(config: ViTConfig) -> VisionTransformer:
     return VisionTransformer(config)
+
+
+def pooled_features(model: VisionTransformer, image: Tensor) -> Tensor:
+    return model.forward_pooled(image)

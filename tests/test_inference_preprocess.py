@@ -138,7 +138,7 @@ def test_a_12_fps_video_is_resampled_to_25_fps_by_showing_frames_twice(tmp_path)
     prepared = preprocessor("i3d-kinetics")(read_media(video), normalize=False)
 
     seen = values_seen(prepared.tensor.transpose(1, 2))[0]
-    assert len(seen) == 20  # 10 frames / 12 fps = 0.83 s = 20 ticks at 25 fps
+    assert len(seen) == 21  # 10 frames at 12 fps last 0.83 s: ticks at 0, 0.04, ... 0.8 s
     assert sorted(set(seen)) == list(range(10)) and list(seen) == sorted(seen)
 
 

@@ -100,7 +100,9 @@ class InferenceHints(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: Literal["torch", "onnxruntime"] = "torch"
-    memory_format: Literal["contiguous", "channels_last", "channels_last_3d"] = "contiguous"
+    memory_format: Literal["contiguous", "channels_last"] = Field(
+        default="contiguous", description="channels_last: 4-D and 5-D tensors channels last"
+    )
     compile: bool = False
     postprocess: str | None = Field(default=None, pattern=IMPORT_STRING)
     derived_inputs: dict[str, DerivedInput] = Field(default_factory=dict)

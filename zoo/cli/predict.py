@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 DTYPES = click.Choice(["float32", "bfloat16", "float16"])
 BACKENDS = click.Choice(["torch", "onnxruntime"])
-MEMORY_FORMATS = click.Choice(["contiguous", "channels_last", "channels_last_3d"])
+MEMORY_FORMATS = click.Choice(["contiguous", "channels_last"])
 
 
 def runtime_options(command: Any) -> Any:

@@ -17,13 +17,10 @@ from zoo.cards import Card
 from zoo.errors import ZooError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-MEMORY_FORMATS = {
-    "contiguous": torch.contiguous_format,
-    "channels_last": torch.channels_last,
-    "channels_last_3d": torch.channels_last_3d,
-}
-#: The input rank each memory format applies to.
-FORMAT_RANK = {"channels_last": 4, "channels_last_3d": 5}
+#: ``channels_last`` puts channels last in every 4-D tensor and every 5-D one (torch's
+#: channels_last and channels_last_3d), in the weights and in the inputs alike.
+MEMORY_FORMATS = ("contiguous", "channels_last")
+CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -84,7 +81,9 @@ class TorchBackend:
         self.autocast = autocast_dtype(dtype, device)
         self.memory_format = memory_format
         self.input_names = [spec.name for spec in card.inputs]
-        self.module = model.eval().to(device=device, memory_format=MEMORY_FORMATS[memory_format])
+        self.module = model.eval().to(device=device)
+        if memory_format == "channels_last":
+            self.module.apply(_channels_last)
         self.compiled = compile
         self.forward = torch.compile(self.module) if compile else self.module
 
@@ -104,8 +103,8 @@ class TorchBackend:
             tensor = tensor.pin_memory().to(self.device, non_blocking=True)
         else:
             tensor = tensor.to(self.device)
-        if FORMAT_RANK.get(self.memory_format) == tensor.dim():
-            tensor = tensor.contiguous(memory_format=MEMORY_FORMATS[self.memory_format])
+        if self.memory_format == "channels_last" and tensor.dim() in CHANNELS_LAST:
+            tensor = tensor.contiguous(memory_format=CHANNELS_LAST[tensor.dim()])
         return tensor
 
     def describe(self) -> dict[str, Any]:
@@ -116,3 +115,10 @@ class TorchBackend:
             "memory_format": self.memory_format,
             "compiled": self.compiled,
         }
+
+
+def _channels_last(module: nn.Module) -> None:
+    """Channels last for the module's own 4-D and 5-D parameters and buffers, in place."""
+    for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
+        if tensor.dim() in CHANNELS_LAST:
+            tensor.data = tensor.data.contiguous(memory_format=CHANNELS_LAST[tensor.dim()])

@@ -24,7 +24,7 @@ from zoo.inference.predictor import Predictor
 from zoo.loading import empty_model
 from zoo.registry import default_registry
 
-#: The ways ``--compare`` runs a model; ``channels_last`` means channels_last_3d for video.
+#: The ways ``--compare`` runs a model (``channels_last`` is channels_last_3d for 5-D tensors).
 VARIANTS = ("eager", "channels_last", "compile", "onnxruntime")
 
 
@@ -104,11 +104,10 @@ def compare(
     """The same model and input run each way in ``variants``, with speed-ups against eager."""
     from zoo.inference import predictor as build_predictor
 
-    card = default_registry().card(name)
     reports = []
     for variant in variants:
         torch.manual_seed(0)  # the same random weights for every variant under --random
-        predictor = build_predictor(name, **{**options, **variant_options(variant, card)})
+        predictor = build_predictor(name, **{**options, **variant_options(variant)})
         reports.append(
             benchmark(predictor, batch=batch, warmup=warmup, steps=steps, variant=variant)
         )
@@ -121,15 +120,13 @@ def compare(
     ]
 
 
-def variant_options(variant: str, card: Card) -> dict[str, Any]:
+def variant_options(variant: str) -> dict[str, Any]:
     """Predictor options that run ``card``'s model the way ``variant`` names."""
     if variant == "onnxruntime":
         return {"backend": "onnxruntime"}
-    video = len(card.inputs[0].layout) == 5
-    formats = {"channels_last": "channels_last_3d" if video else "channels_last"}
     return {
         "backend": "torch",
-        "memory_format": formats.get(variant, "contiguous"),
+        "memory_format": "channels_last" if variant == "channels_last" else "contiguous",
         "compile": variant == "compile",
     }
 

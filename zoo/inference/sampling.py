@@ -32,7 +32,7 @@ def resample(media: Media, fps: float | None) -> np.ndarray:
     times = media.times
     step = float(np.median(np.diff(times))) or 1.0 / fps
     duration = times[-1] - times[0] + step
-    ticks = max(1, int(np.floor(duration * fps + TIME_EPS)))
+    ticks = max(1, int(np.ceil(duration * fps - TIME_EPS)))  # ticks before the video ends
     targets = times[0] + np.arange(ticks) / fps
     indices = np.searchsorted(times, targets + TIME_EPS, side="right") - 1
     return np.clip(indices, 0, count - 1)

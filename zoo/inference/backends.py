@@ -8,6 +8,7 @@ so both backends take the same inputs and give the same results.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -122,3 +123,70 @@ def _channels_last(module: nn.Module) -> None:
     for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
         if tensor.dim() in CHANNELS_LAST:
             tensor.data = tensor.data.contiguous(memory_format=CHANNELS_LAST[tensor.dim()])
+
+
+class OnnxRuntimeBackend:
+    """The ONNX file ``zoo export`` writes, run by onnxruntime.
+
+    The graph's inputs are the card's inputs (float32, the card's layout) and its outputs
+    the architecture's ``ExportHints.output_names``, so it takes the inputs the PyTorch
+    backend takes and its outputs go through the same post-processing. The CUDA provider
+    runs it when onnxruntime-gpu is installed and the device is a GPU; otherwise the CPU
+    provider does, with as many threads as torch uses.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, card: Card, *, device: torch.device) -> None:
+        import onnxruntime
+
+        self.path = path
+        self.device = device
+        self.providers = onnx_providers(device)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), options, providers=self.providers
+            )
+        except Exception as error:  # onnxruntime raises its own unexported error types
+            raise ZooError(f"onnxruntime cannot load {path}: {error}") from None
+        self.input_names = [spec.name for spec in card.inputs]
+        self.output_names = [output.name for output in self.session.get_outputs()]
+        graph_inputs = [graph_input.name for graph_input in self.session.get_inputs()]
+        if graph_inputs != self.input_names:
+            raise ZooError(
+                f"{path} takes inputs {graph_inputs}, but card {card.name!r} names "
+                f"{self.input_names}; export it with `zoo export {card.name}`"
+            )
+
+    def __call__(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        feeds = {name: inputs[name].detach().float().cpu().numpy() for name in self.input_names}
+        outputs = self.session.run(self.output_names, feeds)
+        return {
+            name: torch.from_numpy(value)
+            for name, value in zip(self.output_names, outputs, strict=True)
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "device": str(self.device),
+            "provider": self.session.get_providers()[0],
+            "file": str(self.path),
+        }
+
+
+def onnx_providers(device: torch.device) -> list[str]:
+    """CUDA's provider for a GPU (when this onnxruntime has it), else the CPU's."""
+    import onnxruntime
+
+    if device.type == "cpu":
+        return ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    raise ZooError(
+        f"onnxruntime cannot run on {device}: this onnxruntime offers "
+        f"{', '.join(onnxruntime.get_available_providers())} (onnxruntime-gpu adds CUDA)"
+    )

@@ -19,6 +19,7 @@ from media import SAMPLE_CLIP, numbered_frames, sample_frames, write_image
 import zoo
 from zoo.errors import InputError, ZooError
 from zoo.inference import Classification, Detections, Features, Forecast
+from zoo.inference.factory import choose_backend
 from zoo.inference.preprocess import Prepared
 from zoo_plugins.detr.postprocess import postprocess as detr_postprocess
 
@@ -314,3 +315,45 @@ def test_cuda_autocast_agrees_with_float32_on_cpu(picture, dtype):
     assert low.device.type == "cuda" and low.dtype == getattr(torch, dtype)
     assert ((low.float().cpu() - high).abs().max() / high.abs().max()).item() < 0.05
     assert [x.index for x in gpu([picture] * 3, batch_size=2)[0].labels]
+
+
+def test_channels_last_holds_for_a_video_model_too():
+    card = small_card("c3d-sports1m")
+    plain = zoo.predictor(card, pretrained=False)
+    torch.manual_seed(0)
+    fast = zoo.predictor(card, pretrained=False, memory_format="channels_last")
+    clip = {"video": torch.rand(2, 3, 16, 112, 112)}
+
+    assert fast.model.conv1.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    torch.testing.assert_close(fast.forward(clip), plain.forward(clip), rtol=1e-5, atol=1e-6)
+
+
+# --- which backend runs by default --------------------------------------------------------------
+
+ORT_HINTS = zoo.InferenceHints(backend="onnxruntime")
+
+
+def test_the_measured_backend_runs_a_model_with_real_weights_in_float32():
+    assert choose_backend(None, ORT_HINTS, True, None, None, None) == "onnxruntime"
+    assert choose_backend(None, zoo.InferenceHints(), True, None, None, None) == "torch"
+
+
+@pytest.mark.parametrize(
+    ("real_weights", "dtype", "compile"),
+    [(False, None, None), (True, "bfloat16", None), (True, None, True)],
+    ids=["random weights", "autocast", "compiled"],
+)
+def test_random_weights_autocast_or_compile_keep_the_default_on_torch(real_weights, dtype, compile):
+    assert choose_backend(None, ORT_HINTS, real_weights, dtype, compile, None) == "torch"
+
+
+def test_an_asked_backend_wins_and_an_onnx_file_means_onnxruntime():
+    assert choose_backend("torch", ORT_HINTS, True, None, None, None) == "torch"
+    assert choose_backend(None, zoo.InferenceHints(), False, None, None, "m.onnx") == "onnxruntime"
+    with pytest.raises(ZooError, match="unknown backend 'tensorrt'"):
+        choose_backend("tensorrt", ORT_HINTS, True, None, None, None)
+
+
+def test_an_onnx_file_with_the_torch_backend_is_a_contradiction():
+    with pytest.raises(ZooError, match="onnx= names a file for backend 'onnxruntime'"):
+        zoo.predictor(small_card("c3d-sports1m"), pretrained=False, backend="torch", onnx="x.onnx")

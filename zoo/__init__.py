@@ -29,6 +29,7 @@ from zoo.errors import (
     UnknownNameError,
     WeightsError,
     ZooError,
+    ZooWarning,
 )
 from zoo.hookspecs import hookimpl
 from zoo.loading import build, load
@@ -51,6 +52,7 @@ __all__ = [
     "WeightsError",
     "ZooError",
     "ZooPluginWarning",
+    "ZooWarning",
     "build",
     "card",
     "hookimpl",

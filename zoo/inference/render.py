@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ZooError
-from zoo.files import atomic_write
+from zoo.output import atomic_path
 
 GAP = 2
 GAP_COLOUR = 128
@@ -44,8 +44,7 @@ def write_picture(rows: np.ndarray, path: Path, fps: float = 10.0) -> Path:
         return write_gif(rows.reshape(-1, *rows.shape[2:]), path, fps)
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as temporary:
+    with atomic_path(path) as temporary:
         Image.fromarray(contact_sheet(rows)).save(temporary, format=_format(path))
     return path
 
@@ -55,8 +54,7 @@ def write_gif(frames: np.ndarray, path: Path, fps: float) -> Path:
     from PIL import Image
 
     images = [Image.fromarray(frame) for frame in frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as temporary:
+    with atomic_path(path) as temporary:
         images[0].save(
             temporary,
             format="GIF",

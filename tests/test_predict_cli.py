@@ -40,6 +40,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     (folder / "empty.gif").write_bytes(b"")
     return {
         "clip": write_gif(folder / "clip.gif", frames[:12]),
+        "mp4": write_video(folder / "clip.mp4", frames[:12], fps=25, codec="libx264"),
         "four": write_gif(folder / "four.gif", frames[:4]),
         "image": write_image(folder / "image.png", frames[0]),
         "gray": write_image(folder / "gray.png", frames[0, ..., 1]),
@@ -51,16 +52,16 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_bad_inputs_each_get_one_line_and_the_other_inputs_still_get_results(files):
-    names = ["missing", "truncated", "clip", "text", "image", "four", "empty"]
+    names = ["missing", "truncated", "clip", "text", "image", "four", "mp4", "empty"]
 
     result = run("predict", "i3d-kinetics", *(files[n] for n in names), "--random", "--json")
 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    (line,) = result.stdout.splitlines()
-    assert json.loads(line)["input"] == str(files["clip"])
+    good = [json.loads(line)["input"] for line in result.stdout.splitlines()]
+    assert good == [str(files["clip"]), str(files["mp4"])]
     errors = result.stderr.splitlines()
-    assert errors[-1] == "error: 6 of 7 inputs failed"
+    assert errors[-1] == "error: 6 of 8 inputs failed"
     expected = {
         "missing": "no such file; expected an image (jpg, png, ...) or a video",
         "truncated": "cannot decode as a video (PyAV: Invalid data found when processing input)",

@@ -237,6 +237,7 @@ def bench(
     """Time model NAME's forward on its card's example input: throughput, latency, memory."""
     import torch
 
+    from zoo.errors import ZooError
     from zoo.inference import bench as benchmarks
 
     if threads is not None:
@@ -248,7 +249,13 @@ def bench(
     if compare and any(value is not None for value in chosen.values()):
         raise click.UsageError("--compare runs every variant; drop " + _given(chosen))
     if compare:
-        reports = benchmarks.compare(name, list(benchmarks.VARIANTS), **timing, **runtime, **source)
+        reports, failures = benchmarks.compare(
+            name, list(benchmarks.VARIANTS), **timing, **runtime, **source
+        )
+        for variant, problem in failures.items():
+            click.echo(f"warning: variant {variant} did not run: {problem}", err=True)
+        if not reports:
+            raise ZooError(f"no variant of {name} ran")
     else:
         predictor = build(name, runtime | chosen, source)
         reports = [benchmarks.benchmark(predictor, **timing)]

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from zoo.cards import Card
+from zoo.errors import ZooError, one_line
 from zoo.inference.predictor import Predictor
 from zoo.loading import empty_model
 from zoo.registry import default_registry
@@ -100,24 +101,31 @@ def benchmark(
 
 def compare(
     name: str, variants: list[str], *, batch: int, warmup: int, steps: int, **options: Any
-) -> list[BenchReport]:
-    """The same model and input run each way in ``variants``, with speed-ups against eager."""
+) -> tuple[list[BenchReport], dict[str, str]]:
+    """The same model and input run each way in ``variants``, with speed-ups against eager.
+
+    A variant that cannot run here (no compiler for ``torch.compile``, a model that does
+    not export) is left out of the reports and its error returned by variant name.
+    """
     from zoo.inference import predictor as build_predictor
 
-    reports = []
+    reports, failures = [], {}
     for variant in variants:
         torch.manual_seed(0)  # the same random weights for every variant under --random
-        predictor = build_predictor(name, **{**options, **variant_options(variant)})
-        reports.append(
-            benchmark(predictor, batch=batch, warmup=warmup, steps=steps, variant=variant)
-        )
+        try:
+            predictor = build_predictor(name, **{**options, **variant_options(variant)})
+            reports.append(
+                benchmark(predictor, batch=batch, warmup=warmup, steps=steps, variant=variant)
+            )
+        except (ZooError, RuntimeError) as error:
+            failures[variant] = one_line(f"{type(error).__name__}: {error}")
     baseline = next((r.latency_ms_median for r in reports if r.variant == "eager"), None)
-    if baseline is None:
-        return reports
-    return [
-        report.model_copy(update={"speedup": round(baseline / report.latency_ms_median, 3)})
-        for report in reports
-    ]
+    if baseline is not None:
+        reports = [
+            report.model_copy(update={"speedup": round(baseline / report.latency_ms_median, 3)})
+            for report in reports
+        ]
+    return reports, failures
 
 
 def variant_options(variant: str) -> dict[str, Any]:

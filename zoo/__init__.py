@@ -4,6 +4,7 @@
     >>> zoo.list_models("i3d*")
     >>> model = zoo.load("i3d-kinetics")                # card -> verified weights -> eval model
     >>> model = zoo.load("i3d-kinetics", pretrained=False)
+    >>> zoo.export("i3d-kinetics", "i3d/")              # checked model.onnx, card.yaml, report
     >>> zoo.predictor("i3d-kinetics")("clip.mp4").labels[:3]   # decode, sample, classify
 
 Importing zoo does not import torch; building a model does.
@@ -12,7 +13,7 @@ Importing zoo does not import torch; building a model does.
 from __future__ import annotations
 
 from os import PathLike
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from zoo.architecture import (
     Architecture,
@@ -25,6 +26,8 @@ from zoo.cards import Card
 from zoo.errors import (
     AmbiguousNameError,
     CardError,
+    ExportCheckError,
+    ExportError,
     InputError,
     UnknownNameError,
     WeightsError,
@@ -36,6 +39,7 @@ from zoo.loading import build, load
 from zoo.registry import ZooPluginWarning, default_registry
 
 if TYPE_CHECKING:
+    from zoo.exporters.report import ExportReport
     from zoo.inference import Predictor
 
 __all__ = [
@@ -44,6 +48,8 @@ __all__ = [
     "Card",
     "CardError",
     "DerivedInput",
+    "ExportCheckError",
+    "ExportError",
     "ExportHints",
     "FeatureHints",
     "InferenceHints",
@@ -55,6 +61,7 @@ __all__ = [
     "ZooWarning",
     "build",
     "card",
+    "export",
     "hookimpl",
     "list_models",
     "load",
@@ -73,6 +80,61 @@ def list_models(
 def card(name: str) -> Card:
     """The validated card of a model, by name, alias or ``plugin:name``."""
     return default_registry().card(name)
+
+
+def export(
+    name_or_card: str | Card,
+    output_dir: str | PathLike[str],
+    *,
+    format: Literal["onnx", "triton"] = "onnx",
+    weights: str | PathLike[str] | None = None,
+    layout: str | None = None,
+    pretrained: bool = True,
+    batch: int | None = None,
+    frames: int | None = None,
+    opset: int | None = None,
+    dynamic: bool = True,
+    fp16: bool = False,
+    check: bool = True,
+    force: bool = False,
+) -> ExportReport:
+    """Export a model to ONNX, check it against PyTorch, and return what was written.
+
+    ``format="onnx"`` writes ``output_dir/model.onnx`` (one self-contained file),
+    ``card.yaml`` and ``export.json`` (the report). ``format="triton"`` treats
+    ``output_dir`` as a Triton model repository and writes ``<name>/config.pbtxt``,
+    ``<name>/1/model.onnx`` (and ``labels.txt`` for classifiers) beside any models
+    already there. Graph inputs are the card's inputs (float32, the card's layout),
+    outputs are the architecture's ``ExportHints.output_names`` in that order, and
+    the card's preprocessing and labels are in the file's ``metadata_props``.
+
+    Weights are chosen as in :func:`load` (``pretrained``, ``weights``, ``layout``).
+    ``batch`` and ``frames`` set the example shapes (batch defaults to 2 for a
+    dynamic batch axis, which torch would freeze at 1); ``dynamic=False`` fixes
+    every axis. ``fp16`` converts the graph to float16 with float32 inputs and
+    outputs. Unless ``check=False`` the file is checked with ``onnx.checker`` and
+    with onnxruntime against PyTorch at the export shapes and at other sizes of
+    every dynamic axis; a failure raises :class:`ExportCheckError` with the
+    numbers, and nothing is written. An existing non-empty output folder is
+    replaced only with ``force=True``.
+    """
+    from zoo.exporters.pipeline import export as run_export
+
+    return run_export(
+        name_or_card,
+        output_dir,
+        format=format,
+        weights=weights,
+        layout=layout,
+        pretrained=pretrained,
+        batch=batch,
+        frames=frames,
+        opset=opset,
+        dynamic=dynamic,
+        fp16=fp16,
+        check=check,
+        force=force,
+    )
 
 
 def predictor(

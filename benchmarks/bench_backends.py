@@ -74,7 +74,9 @@ class Upstream:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--family", choices=sorted(FAMILIES), required=True)
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS[:3])
+    parser.add_argument(
+        "--variants", nargs="+", choices=VARIANTS, default=["default", "eager", "onnxruntime"]
+    )
     parser.add_argument("--runs", type=int, default=7, help="timed rounds")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
@@ -345,6 +347,7 @@ def main() -> None:
     args = parse_arguments()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
+        os.environ["ZOO_CACHE"] = str(Path(folder) / "cache")  # exports of temporary weights
         upstream = FAMILIES[args.family](Path(folder))
         calls = contenders(upstream, args.variants)
         agreement = check_agreement(upstream, calls)

@@ -154,7 +154,10 @@ class OnnxRuntimeBackend:
             raise ZooError(f"onnxruntime cannot load {path}: {error}") from None
         self.input_names = [spec.name for spec in card.inputs]
         self.output_names = [output.name for output in self.session.get_outputs()]
-        graph_inputs = [graph_input.name for graph_input in self.session.get_inputs()]
+        self.shapes = {
+            graph_input.name: graph_input.shape for graph_input in self.session.get_inputs()
+        }
+        graph_inputs = list(self.shapes)
         if graph_inputs != self.input_names:
             raise ZooError(
                 f"{path} takes inputs {graph_inputs}, but card {card.name!r} names "
@@ -162,12 +165,27 @@ class OnnxRuntimeBackend:
             )
 
     def __call__(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        for name in self.input_names:
+            self._check_shape(name, tuple(inputs[name].shape))
         feeds = {name: inputs[name].detach().float().cpu().numpy() for name in self.input_names}
         outputs = self.session.run(self.output_names, feeds)
         return {
             name: torch.from_numpy(value)
             for name, value in zip(self.output_names, outputs, strict=True)
         }
+
+    def _check_shape(self, name: str, shape: tuple[int, ...]) -> None:
+        """An axis fixed at export must match: say so before onnxruntime fails obscurely."""
+        graph = self.shapes[name]
+        fixed = [size for size in graph if isinstance(size, int)]
+        if len(graph) != len(shape) or any(
+            isinstance(size, int) and size != found
+            for size, found in zip(graph, shape, strict=True)
+        ):
+            raise ZooError(
+                f"{self.path} takes {name} of shape {graph} (axes fixed at export: {fixed}), "
+                f"found {list(shape)}; use the torch backend for inputs of other sizes"
+            )
 
     def describe(self) -> dict[str, Any]:
         return {

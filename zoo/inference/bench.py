@@ -100,7 +100,7 @@ def benchmark(
 
 
 def compare(
-    name: str, variants: list[str], *, batch: int, warmup: int, steps: int, **options: Any
+    name: str | Card, variants: list[str], *, batch: int, warmup: int, steps: int, **options: Any
 ) -> tuple[list[BenchReport], dict[str, str]]:
     """The same model and input run each way in ``variants``, with speed-ups against eager.
 

@@ -4,7 +4,8 @@ The architecture's :class:`~zoo.architecture.InferenceHints` say which backend, 
 format and compilation ran fastest for the family; each can be overridden. The
 onnxruntime default applies only where it can: a model with real weights (pretrained or a
 file) in float32 without ``torch.compile``; a randomly initialised model, autocast or
-compilation run on PyTorch.
+compilation run on PyTorch. The graph is the one ``zoo export`` writes: given as
+``onnx=PATH``, or exported on first use into the zoo cache (:mod:`zoo.inference.exported`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def predictor(
     real_weights = weights is not None or pretrained
     chosen = choose_backend(backend, architecture.inference, real_weights, dtype, compile, onnx)
     if chosen == "onnxruntime":
-        runner = _onnxruntime(card, place, dtype, onnx)
+        source = {"weights": weights, "layout": layout, "pretrained": pretrained}
+        runner = _onnxruntime(name, card, place, dtype, onnx, source)
     else:
         if onnx is not None:
             raise ZooError("onnx= names a file for backend 'onnxruntime', not 'torch'")
@@ -112,9 +114,15 @@ def _torch(
 
 
 def _onnxruntime(
-    card: Card, device: torch.device, dtype: str | None, onnx: str | PathLike[str] | None
+    name: str | Card,
+    card: Card,
+    device: torch.device,
+    dtype: str | None,
+    onnx: str | PathLike[str] | None,
+    source: dict,
 ):
     from zoo.inference.backends import OnnxRuntimeBackend
+    from zoo.inference.exported import exported_model
 
     if dtype not in (None, "float32"):
         raise ZooError(
@@ -122,13 +130,12 @@ def _onnxruntime(
             "is (export it with fp16 for a float16 graph)"
         )
     if onnx is None:
-        raise ZooError(
-            f"the onnxruntime backend needs an exported file: run `zoo export {card.name}` "
-            "and pass onnx=PATH (--onnx PATH)"
-        )
-    path = Path(onnx)
-    if not path.is_file():
-        raise ZooError(f"no ONNX file at {path}")
+        model_source = name if isinstance(name, str) and name.startswith(HF_HUB_PREFIX) else card
+        path = exported_model(model_source, card, **source)
+    else:
+        path = Path(onnx)
+        if not path.is_file():
+            raise ZooError(f"no ONNX file at {path}")
     return OnnxRuntimeBackend(path, card, device=device)
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 import zoo
 from zoo.cards import Card
 from zoo.errors import CardError, InputError
-from zoo.inference.decode import as_media, read_media
+from zoo.inference.decode import as_media, decode_frames, read_media
 from zoo.inference.preprocess import Preprocessor
 from zoo.inference.transforms import Normalization, plan_geometry
 
@@ -68,7 +68,8 @@ def test_the_sample_clip_reaches_i3d_as_the_authors_preprocess_it_step_by_step()
 def test_pyav_decodes_the_sample_gif_to_the_same_pixels_as_pillow_with_its_frame_times():
     media = read_media(SAMPLE_CLIP)
 
-    assert np.array_equal(media.frames, sample_frames())
+    assert media.frames is None and media.count == 79  # probed: nothing decoded yet
+    assert np.array_equal(media.read(np.arange(79)), sample_frames())
     assert media.fps == 25
     np.testing.assert_allclose(media.times, np.arange(79) / 25)
 
@@ -121,6 +122,22 @@ def test_the_detector_that_normalises_itself_gets_the_image_as_it_is():
 
 
 # --- frame sampling ---------------------------------------------------------------------
+
+
+def test_a_video_is_decoded_once_keeping_only_the_frames_asked_for(tmp_path):
+    video = write_video(tmp_path / "clip.mkv", numbered_frames(30), fps=25)
+
+    frames = read_media(video).read(np.array([20, 3, 3, 29]))
+
+    assert frames.shape == (4, 32, 32, 3)
+    assert frames[:, 0, 0, 0].tolist() == [40, 6, 6, 58]
+
+
+def test_a_video_with_fewer_decodable_frames_than_needed_is_refused_as_damaged(tmp_path):
+    video = write_video(tmp_path / "clip.mkv", numbered_frames(30), fps=25)
+
+    with pytest.raises(InputError, match=r"stops after 30 decodable frames.*frame 35 was needed"):
+        decode_frames(video, np.array([3, 35]), str(video))
 
 
 def test_a_50_fps_video_is_resampled_to_the_cards_25_fps(tmp_path):

@@ -127,7 +127,7 @@ def test_an_unknown_picture_format_is_refused_naming_the_formats(tmp_path):
 
 def test_resampling_follows_timestamps_of_a_variable_frame_rate_video():
     times = np.array([0.0, 0.01, 0.02, 0.1, 0.2, 0.21])  # bursts and a gap
-    media = Media(frames=np.zeros((6, 2, 2, 3), np.uint8), source="x", times=times, fps=None)
+    media = Media(source="x", count=6, size=(2, 2), times=times)
 
     indices = resample(media, fps=10)
 

@@ -10,7 +10,9 @@ expected, so a run over many files reports it on one line and goes on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from fractions import Fraction
 from os import PathLike
 from pathlib import Path
@@ -35,29 +37,47 @@ EXPECTED = "an image (jpg, png, ...) or a video (mp4, avi, webm, gif, ...)"
 
 @dataclass(frozen=True)
 class Media:
-    """Decoded frames and when they were shown.
+    """Frames and when they were shown: decoded already, or decoded on demand from a file.
 
-    ``frames`` is uint8 RGB ``(T, H, W, 3)``; ``times`` holds each frame's time in
-    seconds (None when unknown, as for arrays); ``still`` marks a still image, which a
-    video model refuses rather than treating as a one-frame video.
+    ``read(indices)`` gives uint8 RGB ``(len(indices), H, W, 3)``. A video file is only
+    probed when opened (frame count, times, size); ``read`` decodes it once and keeps
+    just the frames asked for, so ten clips of a long film cost ten clips of memory.
+    ``times`` holds each frame's time in seconds (None when unknown, as for arrays);
+    ``still`` marks a still image, which a video model refuses rather than treating as
+    a one-frame video.
     """
 
-    frames: np.ndarray
     source: str
+    count: int
+    size: tuple[int, int]
     times: np.ndarray | None = None
     fps: float | None = None
     still: bool = False
+    frames: np.ndarray | None = field(default=None, repr=False)
+    path: Path | None = None
 
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width) of the frames."""
-        return self.frames.shape[1], self.frames.shape[2]
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        if self.frames is not None:
+            return self.frames[indices]
+        return decode_frames(self.path, indices, self.source)
 
     def describe(self) -> str:
         if self.still:
             return f"a still image of {self.size[1]}x{self.size[0]} pixels"
         rate = f" at {self.fps:g} fps" if self.fps else ""
-        return f"a video of {len(self.frames)} frames{rate}"
+        return f"a video of {self.count} frames{rate}"
+
+
+def in_memory(frames: np.ndarray, source: str, still: bool, **timing: Any) -> Media:
+    """Media of frames already decoded, uint8 RGB ``(T, H, W, 3)``."""
+    return Media(
+        source=source,
+        count=len(frames),
+        size=(frames.shape[1], frames.shape[2]),
+        still=still,
+        frames=frames,
+        **timing,
+    )
 
 
 def as_media(item: Any) -> Media:
@@ -106,46 +126,85 @@ def read_image(path: Path) -> Media:
 def media_from_pil(image: Image.Image, source: str) -> Media:
     """A still image as one RGB frame; gray, palette and alpha images are converted to RGB."""
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return Media(frames=rgb[None].copy(), source=source, still=True)
+    return in_memory(rgb[None].copy(), source, still=True)
 
 
 def read_video(path: Path) -> Media:
-    """Every frame of the first video stream, as RGB, with its presentation time."""
+    """Probe the first video stream: its frames' presentation times and size, no decoding.
+
+    The demuxer's packets carry the times; the pixels are decoded later, by ``read``.
+    """
+    with _decoding(path) as container:
+        stream = _video_stream(container, path)
+        stamps = [packet.pts for packet in container.demux(stream) if packet.size]
+        rate = stream.average_rate or stream.guessed_rate
+        size, time_base = (stream.height, stream.width), stream.time_base
+    if not stamps:
+        raise InputError(str(path), f"holds no video frames; expected {EXPECTED}")
+    fps = float(Fraction(rate)) if rate else None
+    return Media(
+        source=str(path),
+        count=len(stamps),
+        size=size,
+        times=_frame_times(stamps, time_base, fps),
+        fps=fps,
+        path=path,
+    )
+
+
+def decode_frames(path: Path, indices: np.ndarray, source: str) -> np.ndarray:
+    """The frames at ``indices`` (presentation order) of a video, decoding it once."""
+    wanted = np.unique(indices)
+    kept: list[np.ndarray] = []
+    decoded = 0
+    with _decoding(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            if decoded == wanted[len(kept)]:
+                kept.append(frame.to_ndarray(format="rgb24"))
+            decoded += 1
+            if len(kept) == len(wanted):
+                break
+    if len(kept) < len(wanted):
+        raise InputError(
+            source,
+            f"stops after {decoded} decodable frames, but its container lists more "
+            f"(frame {int(wanted[len(kept)])} was needed): the file is damaged",
+        )
+    return np.stack(kept)[np.searchsorted(wanted, indices)]
+
+
+@contextmanager
+def _decoding(path: Path) -> Iterator[Any]:
+    """``av.open`` with every FFmpeg failure as one InputError naming the file."""
     import av
 
-    frames, times = [], []
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(str(path), f"holds no video stream; expected {EXPECTED}")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                times.append(frame.time)
-            rate = stream.average_rate or stream.guessed_rate
+            yield container
     except av.FFmpegError as error:
         cause = getattr(error, "strerror", None) or str(error)
         raise InputError(
             str(path), f"cannot decode as a video (PyAV: {cause}); expected {EXPECTED}"
         ) from None
-    if not frames:
-        raise InputError(str(path), f"holds no decodable frames; expected {EXPECTED}")
-    fps = float(Fraction(rate)) if rate else None
-    return Media(
-        frames=np.stack(frames),
-        source=str(path),
-        times=_frame_times(times, fps),
-        fps=fps,
-    )
 
 
-def _frame_times(times: list[float | None], fps: float | None) -> np.ndarray | None:
-    """Presentation times, or evenly spaced ones when the container gives none."""
-    if all(time is not None for time in times):
-        return np.asarray(times, dtype=np.float64)
+def _video_stream(container: Any, path: Path) -> Any:
+    if not container.streams.video:
+        raise InputError(str(path), f"holds no video stream; expected {EXPECTED}")
+    return container.streams.video[0]
+
+
+def _frame_times(
+    stamps: list[int | None], time_base: Fraction | None, fps: float | None
+) -> np.ndarray | None:
+    """Presentation times in seconds (packets come in decoding order, so sorted), or evenly
+    spaced ones at ``fps`` when the container gives none."""
+    if time_base is not None and all(stamp is not None for stamp in stamps):
+        return np.sort(np.asarray([float(stamp * time_base) for stamp in stamps]))
     if fps:
-        return np.arange(len(times), dtype=np.float64) / fps
+        return np.arange(len(stamps), dtype=np.float64) / fps
     return None
 
 
@@ -170,4 +229,4 @@ def media_from_array(array: np.ndarray, source: str | None = None) -> Media:
         )
     if frames.shape[-1] == 1:
         frames = np.repeat(frames, 3, axis=-1)
-    return Media(frames=np.ascontiguousarray(frames[..., :3]), source=source, still=still)
+    return in_memory(np.ascontiguousarray(frames[..., :3]), source, still=still)

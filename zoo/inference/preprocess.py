@@ -92,7 +92,7 @@ class Preprocessor:
         windows, note = self._windows(media)
         unique, positions = np.unique(windows, return_inverse=True)
         positions = positions.reshape(windows.shape)
-        frames = to_float_frames(torch.from_numpy(media.frames[unique]))
+        frames = to_float_frames(torch.from_numpy(media.read(unique)))
         inputs, geometries = {}, []
         for spec in self.specs:
             geometry = plan_geometry(spec, *media.size, source=media.source)
@@ -112,7 +112,7 @@ class Preprocessor:
         )
 
     def _windows(self, media: Media) -> tuple[np.ndarray, str]:
-        """Frame indices ``(rows, length)`` into ``media.frames``, and how they were chosen."""
+        """Frame indices ``(rows, length)`` into the media's frames, and how they were chosen."""
         spec = self.specs[0]
         if self.video:
             if media.still:
@@ -134,7 +134,7 @@ class Preprocessor:
                 media.source,
                 f"is {media.describe()}; {self.card.name} ({self.card.task}) takes still images",
             )
-        windows = sampling.plan_framewise(len(media.frames), self.clips)
+        windows = sampling.plan_framewise(media.count, self.clips)
         return windows, (
             f"frame-wise: the image classifier ran on {len(windows)} evenly spaced frames "
             "and their softmax probabilities were averaged over time"

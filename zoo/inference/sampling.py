@@ -26,7 +26,7 @@ def resample(media: Media, fps: float | None) -> np.ndarray:
     A video at a higher rate drops frames, one at a lower rate repeats them; without a
     target rate or timestamps every frame is kept.
     """
-    count = len(media.frames)
+    count = media.count
     if fps is None or media.times is None or count == 1:
         return np.arange(count)
     times = media.times

@@ -177,7 +177,7 @@ def c3d(folder: Path) -> Upstream:
         "davidea",
         zoo.card("c3d-sports1m"),
         torch.rand(1, 3, 16, 112, 112, generator=SEED) * 255,
-        zoo_view=lambda logits: logits.softmax(-1),  # the port returns probabilities
+        zoo_view=lambda output: first_tensor(output).softmax(-1),  # the port: probabilities
     )
 
 

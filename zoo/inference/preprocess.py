@@ -25,9 +25,8 @@ from zoo.inference.transforms import (
     Normalization,
     crop,
     plan_geometry,
-    resize,
+    resized_pixels,
     to_channels,
-    to_float_frames,
     to_layout,
 )
 
@@ -92,7 +91,7 @@ class Preprocessor:
         windows, note = self._windows(media)
         unique, positions = np.unique(windows, return_inverse=True)
         positions = positions.reshape(windows.shape)
-        frames = to_float_frames(torch.from_numpy(media.read(unique)))
+        frames = torch.from_numpy(media.read(unique))
         inputs, geometries = {}, []
         for spec in self.specs:
             geometry = plan_geometry(spec, *media.size, source=media.source)
@@ -168,7 +167,7 @@ class Preprocessor:
         self, spec: InputSpec, frames: Tensor, positions: np.ndarray, geometry: Geometry
     ) -> Tensor:
         """Pixels in [0, 1] of one input, in its layout: ``(rows, ...)``."""
-        resized = resize(frames, spec, geometry.resized)
+        resized = resized_pixels(frames, spec, geometry.resized)
         if spec.name in self.derived:
             rows = self._derived(self.derived[spec.name], spec, resized, positions, geometry)
         else:

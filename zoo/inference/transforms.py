@@ -19,6 +19,8 @@ from torch import Tensor, nn
 from zoo.cards import InputSpec
 from zoo.errors import InputError
 
+#: Frames converted to float and resized at a time.
+RESIZE_CHUNK = 16
 #: ITU-R 601-2 luma, the weights Pillow's ``convert("L")`` uses.
 LUMA = (0.299, 0.587, 0.114)
 
@@ -77,6 +79,13 @@ def _resized_size(spec: InputSpec, height: int, width: int) -> tuple[int, int]:
     if spec.max_size is not None and new_long > spec.max_size:
         new_short, new_long = int(spec.max_size * new_short / new_long), spec.max_size
     return (new_short, new_long) if height <= width else (new_long, new_short)
+
+
+def resized_pixels(frames: Tensor, spec: InputSpec, size: tuple[int, int]) -> Tensor:
+    """uint8 ``(T, H, W, 3)`` -> float ``(T, 3, h, w)`` in [0, 1] at ``size``, a few frames
+    at a time, so a long full-HD video never exists in float at its full size."""
+    chunks = frames.split(RESIZE_CHUNK)
+    return torch.cat([resize(to_float_frames(chunk), spec, size) for chunk in chunks])
 
 
 def to_float_frames(frames: Tensor) -> Tensor:

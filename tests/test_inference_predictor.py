@@ -146,7 +146,7 @@ def test_the_moving_digits_forecast_beats_persistence_with_the_shipped_weights()
     from zoo_plugins.convlstm.data import moving_digits
 
     clips = moving_digits(4, 20, "held-out", seed=7)
-    predictor = zoo.predictor("convlstm-moving-digits")
+    predictor = zoo.predictor("convlstm-moving-digits", backend="torch")  # CLI test: default
 
     results = predictor([np.rint(clip[:10, 0] * 255).astype(np.uint8) for clip in clips])
 

@@ -86,7 +86,14 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "decoder_layers": 1,
             },
             test_inputs={"size": (64, 96)},
-            inference=zoo.InferenceHints(postprocess="zoo_plugins.detr.postprocess:postprocess"),
+            inference=zoo.InferenceHints(
+                postprocess="zoo_plugins.detr.postprocess:postprocess",
+                measured=(
+                    "benchmarks/bench_backends.py --family detr: onnxruntime is faster, but its "
+                    "graph takes only the card's 800x1066 and images keep their aspect ratio, "
+                    "so torch eager (as fast as channels_last) is the default"
+                ),
+            ),
             summary=(
                 "DETR (Carion et al. 2020): ResNet backbone, transformer encoder-decoder and "
                 "set prediction of boxes and classes"

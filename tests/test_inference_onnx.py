@@ -15,7 +15,7 @@ from media import sample_frames, write_image
 from safetensors.torch import save_file
 
 import zoo
-from zoo.errors import ZooError
+from zoo.errors import ExportError, ZooError, ZooWarning
 from zoo.inference.bench import compare
 from zoo.inference.exported import cache_folder
 
@@ -171,3 +171,21 @@ def test_onnxruntime_uses_the_cuda_provider_on_a_gpu(tmp_path):
     cpu = zoo.predictor(card, weights=weights, backend="torch", device="cpu")
     picture = sample_frames()[0]
     assert [x.index for x in predictor(picture).labels] == [x.index for x in cpu(picture).labels]
+
+
+def test_a_default_onnxruntime_export_that_fails_falls_back_to_torch_with_a_warning(
+    tmp_path, monkeypatch
+):
+    card = small_card("c3d-sports1m")
+    weights = weights_file(card, tmp_path)
+
+    def failing_export(*args, **kwargs):
+        raise ExportError("c3d: the exporter gave up")
+
+    monkeypatch.setattr(zoo, "export", failing_export)
+    with pytest.warns(ZooWarning, match="running on torch.*the exporter gave up"):
+        predictor = zoo.predictor(card, weights=weights)
+
+    assert predictor.backend.describe()["backend"] == "torch"
+    with pytest.raises(ExportError, match="the exporter gave up"):
+        zoo.predictor(card, weights=weights, backend="onnxruntime")

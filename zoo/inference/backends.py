@@ -202,9 +202,19 @@ def onnx_providers(device: torch.device) -> list[str]:
 
     if device.type == "cpu":
         return ["CPUExecutionProvider"]
-    if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+    if onnxruntime_runs_on(device):
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     raise ZooError(
         f"onnxruntime cannot run on {device}: this onnxruntime offers "
         f"{', '.join(onnxruntime.get_available_providers())} (onnxruntime-gpu adds CUDA)"
     )
+
+
+def onnxruntime_runs_on(device: torch.device) -> bool:
+    """Whether this onnxruntime has a provider for ``device`` (the CPU, or CUDA with -gpu)."""
+    import onnxruntime
+
+    if device.type == "cpu":
+        return True
+    cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    return device.type == "cuda" and cuda

@@ -3,20 +3,22 @@
 The architecture's :class:`~zoo.architecture.InferenceHints` say which backend, memory
 format and compilation ran fastest for the family; each can be overridden. The
 onnxruntime default applies only where it can: a model with real weights (pretrained or a
-file) in float32 without ``torch.compile``; a randomly initialised model, autocast or
-compilation run on PyTorch. The graph is the one ``zoo export`` writes: given as
+file) in float32 without ``torch.compile``, on a device onnxruntime has a provider for; a
+randomly initialised model, autocast or compilation run on PyTorch, and so does a model
+whose export fails (with a warning saying why). The graph is the one ``zoo export`` writes: given as
 ``onnx=PATH``, or exported on first use into the zoo cache (:mod:`zoo.inference.exported`).
 """
 
 from __future__ import annotations
 
+import warnings
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo.architecture import InferenceHints
 from zoo.cards import Card
-from zoo.errors import ZooError
+from zoo.errors import ExportError, ZooError, ZooWarning, one_line
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
 
@@ -52,7 +54,7 @@ def predictor(
     ``clips`` overrides how many clips (or, for an image classifier on a video, frames)
     are averaged.
     """
-    from zoo.inference.backends import pick_device
+    from zoo.inference.backends import onnxruntime_runs_on, pick_device
 
     registry = registry or default_registry()
     card = _card(name, registry)
@@ -62,10 +64,23 @@ def predictor(
     place = pick_device(device)
     real_weights = weights is not None or pretrained
     chosen = choose_backend(backend, architecture.inference, real_weights, dtype, compile, onnx)
+    if chosen == "onnxruntime" and backend is None and onnx is None:
+        chosen = "onnxruntime" if onnxruntime_runs_on(place) else "torch"
+    runner = None
     if chosen == "onnxruntime":
         source = {"weights": weights, "layout": layout, "pretrained": pretrained}
-        runner = _onnxruntime(name, card, place, dtype, onnx, source)
-    else:
+        try:
+            runner = _onnxruntime(name, card, place, dtype, onnx, source)
+        except ExportError as error:
+            if backend is not None:
+                raise
+            warnings.warn(
+                f"{card.name}: running on torch, since the onnxruntime default could not be "
+                f"exported: {one_line(str(error))}",
+                ZooWarning,
+                stacklevel=2,
+            )
+    if runner is None:
         if onnx is not None:
             raise ZooError("onnx= names a file for backend 'onnxruntime', not 'torch'")
         model = _model(name, card, weights, layout, pretrained, registry)

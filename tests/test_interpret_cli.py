@@ -76,6 +76,20 @@ def test_explain_draws_grad_cam_over_an_image_and_reports_it(frame, tmp_path):
     with Image.open(tmp_path / "gradcam.png") as picture:
         assert picture.size == (224, 224)
     assert np.load(tmp_path / "gradcam.npy").shape == (224, 224)
+    assert json.loads((tmp_path / "explanation.json").read_text()) == result
+
+
+def test_an_output_folder_holding_other_files_needs_force(frame, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    args = ["explain", "resnet50.tv_in1k", str(frame), "--random", "-o", str(tmp_path)]
+
+    code, _, err = zoo(*args)
+    assert code == 1 and "is not empty and not a previous zoo output" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+    code, _, _ = zoo(*args, "--force")
+    assert code == 0 and (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "gradcam.png").exists()
 
 
 def test_explain_names_a_target_class_by_label(frame, tmp_path):
@@ -105,7 +119,7 @@ def test_occlusion_of_the_trained_forecaster_finds_it_relies_on_the_latest_frame
     with Image.open(tmp_path / "occlusion.gif") as animation:
         assert animation.n_frames == 10 and min(animation.size) >= 96
     with Image.open(tmp_path / "occlusion-frames.png") as sheet:
-        assert sheet.width > 5 * sheet.height
+        assert sheet.size == (8 * 98 - 2, 2 * 98 - 2)  # 10 frames of 96 (32 x 3), 8 a line
 
 
 def test_attack_writes_the_adversarial_image_beside_the_clean_one(frame, tmp_path):

@@ -64,6 +64,7 @@ def sizes(text: str | None, what: str) -> tuple[int, ...] | None:
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps")
 @model_source_options
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR, help="Folder for the pictures.")
+@click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
 @click.option("--json", "as_json", is_flag=True, help="The explanation as JSON.")
 @fails_cleanly
 def explain(
@@ -80,18 +81,17 @@ def explain(
     layout: str | None,
     random_init: bool,
     output: Path,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Show where model NAME looks in INPUT: Grad-CAM or occlusion, drawn over the input."""
-    from zoo.interpret.pipeline import explain as run
-    from zoo.interpret.pipeline import open_subject
+    from zoo.interpret.pipeline import explain_file
 
     if method == "gradcam" and (window or stride):
         raise InterpretError("--window and --stride are occlusion's; Grad-CAM takes --layer")
-    source = weights_arguments(weights, layout, random_init)
-    subject = open_subject(name, input, method=method, target=target, device=device, **source)
-    result = run(
-        subject,
+    result = explain_file(
+        name,
+        input,
         output,
         method=method,
         target=target,
@@ -99,7 +99,10 @@ def explain(
         window=sizes(window, "--window"),
         stride=sizes(stride, "--stride"),
         baseline=baseline,
+        device=device,
+        force=force,
         progress=sys.stderr.isatty(),
+        **weights_arguments(weights, layout, random_init),
     )
     print_result(result, as_json, _explanation_lines(result))
 
@@ -136,6 +139,7 @@ def _explanation_lines(result: Any) -> list[str]:
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps")
 @model_source_options
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR, help="Folder for the pictures.")
+@click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
 @click.option("--json", "as_json", is_flag=True, help="The attack's result as JSON.")
 @fails_cleanly
 def attack(
@@ -151,16 +155,24 @@ def attack(
     layout: str | None,
     random_init: bool,
     output: Path,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Perturb INPUT within EPS (L-infinity, pixel space) to change model NAME's answer."""
-    from zoo.interpret.pipeline import attack as run
-    from zoo.interpret.pipeline import open_subject
+    from zoo.interpret.pipeline import attack_file
 
-    source = weights_arguments(weights, layout, random_init)
-    subject = open_subject(name, input, method=method, target=target, device=device, **source)
-    result = run(
-        subject, output, method=method, eps=eps, steps=steps, step_size=step_size, target=target
+    result = attack_file(
+        name,
+        input,
+        output,
+        method=method,
+        eps=eps,
+        steps=steps,
+        step_size=step_size,
+        target=target,
+        device=device,
+        force=force,
+        **weights_arguments(weights, layout, random_init),
     )
     print_result(result, as_json, _attack_lines(result))
 

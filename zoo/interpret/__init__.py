@@ -14,9 +14,10 @@ pooled features) comes from its :class:`~zoo.FeatureHints`.
 From files, through the predictor's pre-processing (what ``zoo explain``, ``zoo attack``
 and ``zoo embed`` call):
 
-    >>> subject = zoo.interpret.open_subject("c3d-sports1m", "clip.mp4")
-    >>> zoo.interpret.explain(subject, Path("out"), method="occlusion").frame_share
-    >>> zoo.interpret.attack(subject, Path("out"), method="pgd", eps=2 / 255)
+    >>> zoo.interpret.explain_file("c3d-sports1m", "clip.mp4", Path("out")).frame_share
+    >>> zoo.interpret.attack_file("resnet50.tv_in1k", "cat.jpg", Path("adv"), eps=2 / 255)
+    >>> subject = zoo.interpret.open_subject("c3d-sports1m", "clip.mp4")  # several methods
+    >>> zoo.interpret.explain(subject, Path("occ"), method="occlusion", force=True)
     >>> zoo.interpret.explore("resnet50.tv_in1k", ["cats/", "dogs/"], map_file=Path("map.png"))
 
 Importing this package imports torch; captum, scikit-learn and matplotlib are imported
@@ -31,7 +32,7 @@ from zoo.interpret.collection import EmbeddingReport, explore
 from zoo.interpret.embeddings import embed, feature_map, nearest, project, separation
 from zoo.interpret.gradcam import grad_cam
 from zoo.interpret.occlusion import occlusion, output_change
-from zoo.interpret.pipeline import attack, explain, open_subject
+from zoo.interpret.pipeline import attack, attack_file, explain, explain_file
 from zoo.interpret.results import (
     Attack,
     AttackedSample,
@@ -41,6 +42,7 @@ from zoo.interpret.results import (
     Neighbour,
     Prediction,
 )
+from zoo.interpret.subject import open_subject
 
 __all__ = [
     "Attack",
@@ -53,8 +55,10 @@ __all__ = [
     "Neighbour",
     "Prediction",
     "attack",
+    "attack_file",
     "embed",
     "explain",
+    "explain_file",
     "explore",
     "feature_map",
     "fgsm",

@@ -81,7 +81,7 @@ def explore(
 ) -> EmbeddingReport:
     """Embed ``inputs``; write the (M, D) array, find the ``query``'s ``k`` nearest among
     them (itself excluded), draw their 2-D map coloured by folder or by top-1 label."""
-    from zoo.interpret.pipeline import seeded_predictor
+    from zoo.interpret.subject import seeded_predictor
 
     predictor = seeded_predictor(
         name, device=device, weights=weights, layout=layout, pretrained=pretrained

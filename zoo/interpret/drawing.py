@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.files import atomic_write
 from zoo.interpret.results import FeatureMap
+from zoo.output import atomic_path
 
 COLOUR_MAP = "turbo"
 DISPLAY_SIDE = 96
@@ -53,8 +53,7 @@ def enlarged(frames: np.ndarray, smallest: int = DISPLAY_SIDE) -> np.ndarray:
 
 def write_array(path: Path, array: np.ndarray) -> Path:
     """The numbers behind a picture (a map, adversarial pixels, embeddings), float32 .npy."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as temporary, temporary.open("wb") as handle:
+    with atomic_path(path) as temporary, temporary.open("wb") as handle:
         np.save(handle, np.asarray(array, dtype=np.float32))
     return path
 
@@ -62,7 +61,7 @@ def write_array(path: Path, array: np.ndarray) -> Path:
 def write_png(path: Path, image: np.ndarray) -> Path:
     from PIL import Image
 
-    with atomic_write(path) as temporary:
+    with atomic_path(path) as temporary:
         Image.fromarray(image).save(temporary, format="PNG", optimize=True)
     return path
 
@@ -114,6 +113,6 @@ def _figure(size: tuple[float, float], columns: int = 1) -> tuple[Any, Any]:
 def _save_figure(path: Path, figure: Any) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    with atomic_write(path) as temporary:
+    with atomic_path(path) as temporary:
         temporary.write_bytes(buffer.getvalue())
     return path

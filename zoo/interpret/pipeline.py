@@ -1,170 +1,98 @@
 """From a model name and a file to an explanation or an attack, with its pictures.
 
-This is what ``zoo explain`` and ``zoo attack`` call, and it is usable from Python alone.
-The input goes through the predictor's pre-processing (decode, sample, resize, crop, as
-the card says) and stops at pixels in [0, 1]; the card's normalisation then sits inside
-the model (:class:`PixelModel`), so every method works in pixel space: occlusion hides a
-region with mid-grey whatever the model's mean and std, and attacks are bounded in grey
-levels.
+This is what ``zoo explain`` and ``zoo attack`` call, and it is usable from Python alone:
+:func:`explain_file` and :func:`attack_file` from a name and a path, or :func:`explain`
+and :func:`attack` on a :class:`~zoo.interpret.subject.Subject` already opened. Each
+writes into an output folder that must be new, empty or a previous output of the same
+kind (``force`` writes beside other files), with its result as JSON beside the pictures.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from zoo.cards import Card
 from zoo.errors import InterpretError
 from zoo.interpret import drawing
 from zoo.interpret.attacks import fgsm, pgd
 from zoo.interpret.gradcam import grad_cam, target_layer
 from zoo.interpret.occlusion import occlusion, output_change
-from zoo.interpret.results import AttackReport, Explanation, Prediction
-from zoo.registry import default_registry
+from zoo.interpret.results import AttackReport, Explanation, Prediction, Result
+from zoo.interpret.subject import Subject, check_request, open_subject
+from zoo.output import check_folder, output_folder, write_text_atomic
 
 GREY = 0.5
 SHEET_COLUMNS = 8
-METHODS = ("gradcam", "occlusion", "fgsm", "pgd")
-CLASSIFICATION = ("image-classification", "video-classification")
+EXPLANATION = "explanation.json"
+EXPLANATION_FILES = {EXPLANATION} | {
+    f"{method}{ending}"
+    for method in ("gradcam", "occlusion")
+    for ending in (".png", ".gif", "-frames.png", ".npy")
+}
+ATTACK = "attack.json"
+ATTACK_FILES = {ATTACK, "attack.png", "adversarial.png", "adversarial.gif", "adversarial.npy"}
 
 
-class PixelModel(nn.Module):
-    """The model with the card's normalisation in front: it takes pixels in [0, 1]."""
-
-    def __init__(self, model: nn.Module, normalizations: list[nn.Module]) -> None:
-        super().__init__()
-        self.model = model
-        self.normalizations = nn.ModuleList(normalizations)
-
-    def forward(self, *pixels: Tensor) -> Tensor:
-        normalized = (n(p) for n, p in zip(self.normalizations, pixels, strict=True))
-        return self.model(*normalized)
-
-
-@dataclass
-class Subject:
-    """One input, prepared: the model in pixel space and the pixels of one row (clip)."""
-
-    predictor: Any
-    model: PixelModel
-    pixels: tuple[Tensor, ...]
-    source: str
-    note: str
-
-    @property
-    def card(self) -> Any:
-        return self.predictor.card
-
-    @property
-    def classifies(self) -> bool:
-        return self.card.task in CLASSIFICATION
-
-    @property
-    def layout(self) -> str:
-        return self.card.inputs[0].layout
-
-    def frames(self, pixels: Tensor | None = None) -> np.ndarray:
-        """uint8 frames (T, H, W, 3) of the first input (T = 1 for an image)."""
-        shown = self.pixels[0] if pixels is None else pixels
-        return self.predictor.unrender(shown.cpu(), self.card.inputs[0].name, normalized=False)[0]
-
-    def prediction(self, index: int, probabilities: Tensor) -> Prediction:
-        labels = self.card.label_names()
-        label = labels[index] if labels and index < len(labels) else None
-        return Prediction(index=index, label=label, probability=float(probabilities[index]))
-
-    def probabilities(self) -> Tensor:
-        with torch.no_grad():
-            return torch.softmax(self.model(*self.pixels), dim=1)[0].float().cpu()
-
-
-def open_subject(
+def explain_file(
     name: str,
     source: str | PathLike[str],
+    output: Path,
     *,
-    method: str | None = None,
-    target: int | str | None = None,
     weights: str | PathLike[str] | None = None,
     layout: str | None = None,
     pretrained: bool = True,
     device: str = "auto",
-) -> Subject:
-    """The model NAME in pixel space and the middle row (clip, or frame) of ``source``.
+    force: bool = False,
+    **options: Any,
+) -> Explanation:
+    """:func:`explain` of model NAME on the file ``source``; ``options`` are explain's.
 
-    Given the ``method`` and ``target`` to come, the request is checked against the card
-    first, so a request that cannot work fails before a model is built.
+    The request and the output folder are checked before the model is built.
     """
-    if method is not None and not name.startswith("hf-hub:"):  # a Hub card is read later
-        check_request(default_registry().card(name), method, target)
-    predictor = seeded_predictor(
-        name, device=device, weights=weights, layout=layout, pretrained=pretrained
+    check_folder(output, EXPLANATION_FILES, EXPLANATION, force=force)
+    subject = open_subject(
+        name,
+        source,
+        method=options.get("method", "gradcam"),
+        target=options.get("target"),
+        weights=weights,
+        layout=layout,
+        pretrained=pretrained,
+        device=device,
     )
-    prepared = predictor.preprocess(source, normalize=False)
-    row = prepared.rows // 2
-    place = predictor.backend.device
-    pixels = tuple(tensor[row : row + 1].to(place) for tensor in prepared.inputs.values())
-    normalizations = [predictor.normalizations[key].to(place) for key in prepared.inputs]
-    note = prepared.note
-    if prepared.rows > 1:
-        note += f"; this is row {row + 1} of {prepared.rows}, the middle one"
-    model = PixelModel(predictor.model, normalizations).eval()
-    return Subject(predictor, model, pixels, str(source), note.strip("; "))
+    return explain(subject, output, force=force, **options)
 
 
-def check_request(card: Card, method: str, target: int | str | None) -> int | None:
-    """What the card alone shows about a request: the target's class index (None: the
-    top-1), or an error for a method the model cannot serve."""
-    if method not in METHODS:
-        raise InterpretError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    if card.task in CLASSIFICATION:
-        return class_index(target, card.label_names())
-    task = f"{card.name} is a {card.task} model"
-    if method in ("fgsm", "pgd"):
-        raise InterpretError(f"attacks move a classifier's answer and {task}")
-    if method == "gradcam":
-        raise InterpretError(
-            f"Grad-CAM explains a class score and {task}; occlusion maps where hiding the "
-            "input changes its output (--method occlusion)"
-        )
-    if target is not None:
-        raise InterpretError(f"a target names a class and {task}, without classes")
-    return None
-
-
-def seeded_predictor(name: str, *, seed: int = 0, **options: Any) -> Any:
-    """The predictor of model NAME on PyTorch, uncompiled (the methods need its gradients).
-
-    Random weights (``pretrained=False``) are drawn from a fixed seed, so that a picture
-    made with ``--random`` is made again by the same command; the caller's random state
-    is left as it was.
-    """
-    from zoo.inference import predictor
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return predictor(name, backend="torch", compile=False, **options)
-
-
-def class_index(target: int | str | None, labels: list[str] | None) -> int | None:
-    """A class given by index, by index as text, or by label name (None: the top-1)."""
-    if target is None or isinstance(target, int):
-        return target
-    if target.isdigit():
-        return int(target)
-    if labels and target in labels:
-        return labels.index(target)
-    close = difflib.get_close_matches(target, labels or [], n=3)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise InterpretError(
-        f"unknown target label {target!r}{hint} (give a label of the model's card or a class index)"
+def attack_file(
+    name: str,
+    source: str | PathLike[str],
+    output: Path,
+    *,
+    weights: str | PathLike[str] | None = None,
+    layout: str | None = None,
+    pretrained: bool = True,
+    device: str = "auto",
+    force: bool = False,
+    **options: Any,
+) -> AttackReport:
+    """:func:`attack` of model NAME on the file ``source``; ``options`` are attack's."""
+    check_folder(output, ATTACK_FILES, ATTACK, force=force)
+    subject = open_subject(
+        name,
+        source,
+        method=options.get("method", "fgsm"),
+        target=options.get("target"),
+        weights=weights,
+        layout=layout,
+        pretrained=pretrained,
+        device=device,
     )
+    return attack(subject, output, force=force, **options)
 
 
 def explain(
@@ -178,6 +106,7 @@ def explain(
     stride: tuple[int, ...] | None = None,
     baseline: float = GREY,
     progress: bool = False,
+    force: bool = False,
 ) -> Explanation:
     """Grad-CAM or occlusion of ``subject`` for ``target``, with its pictures in ``output``.
 
@@ -213,21 +142,23 @@ def explain(
         heat = maps[0] if isinstance(maps, tuple) else maps
         settings = {"window": list(window), "stride": list(stride), "baseline": baseline}
     heat = heat[0].float().cpu()
-    return Explanation(
-        model=subject.card.name,
-        input=subject.source,
-        method=method,
-        score=scored.score,
-        target=scored.target,
-        top=scored.top,
-        axes="".join(axis for axis in subject.layout if axis not in "NC"),
-        shape=list(heat.shape),
-        frame_share=_frame_share(heat) if "T" in subject.layout else None,
-        files=[str(f) for f in _draw_explanation(subject, heat, output, method)],
-        note=subject.note,
-        heat=heat.numpy(),
-        **settings,
-    )
+    with output_folder(output, EXPLANATION_FILES, EXPLANATION, force=force) as folder:
+        result = Explanation(
+            model=subject.card.name,
+            input=subject.source,
+            method=method,
+            score=scored.score,
+            target=scored.target,
+            top=scored.top,
+            axes="".join(axis for axis in subject.layout if axis not in "NC"),
+            shape=list(heat.shape),
+            frame_share=_frame_share(heat) if "T" in subject.layout else None,
+            files=[str(f) for f in _draw_explanation(subject, heat, folder, method)],
+            note=subject.note,
+            heat=heat.numpy(),
+            **settings,
+        )
+        return _with_record(result, folder / EXPLANATION)
 
 
 @dataclass
@@ -266,6 +197,7 @@ def attack(
     steps: int = 10,
     step_size: float | None = None,
     target: int | str | None = None,
+    force: bool = False,
 ) -> AttackReport:
     """FGSM or PGD on ``subject`` in pixel space, with the adversarial input and a figure."""
     if method not in ("fgsm", "pgd"):
@@ -284,14 +216,21 @@ def attack(
         result = pgd(
             subject.model, pixels, index, eps, steps=steps, step_size=step_size, labels=labels
         )
-    files = _draw_attack(subject, result, output)
-    return AttackReport(
-        model=subject.card.name,
-        input=subject.source,
-        attack=result,
-        files=[str(f) for f in files],
-        note=subject.note,
-    )
+    with output_folder(output, ATTACK_FILES, ATTACK, force=force) as folder:
+        report = AttackReport(
+            model=subject.card.name,
+            input=subject.source,
+            attack=result,
+            files=[str(f) for f in _draw_attack(subject, result, folder)],
+            note=subject.note,
+        )
+        return _with_record(report, folder / ATTACK)
+
+
+def _with_record(result: Result, path: Path) -> Any:
+    """The result, written beside its pictures as the JSON ``--json`` prints."""
+    write_text_atomic(path, result.model_dump_json(indent=2) + "\n")
+    return result
 
 
 def default_window(subject: Subject) -> tuple[int, ...]:
@@ -313,7 +252,6 @@ def _frame_share(heat: Tensor) -> list[float]:
 def _draw_explanation(subject: Subject, heat: Tensor, output: Path, method: str) -> list[Path]:
     from zoo.inference.render import contact_sheet, write_picture
 
-    output.mkdir(parents=True, exist_ok=True)
     frames = subject.frames()
     scaled = drawing.scaled(heat.numpy() if "T" in subject.layout else heat[None].numpy())
     overlays = drawing.enlarged(
@@ -334,7 +272,6 @@ def _draw_explanation(subject: Subject, heat: Tensor, output: Path, method: str)
 def _draw_attack(subject: Subject, result: Any, output: Path) -> list[Path]:
     from zoo.inference.render import write_picture
 
-    output.mkdir(parents=True, exist_ok=True)
     clean, adversarial = subject.frames(), subject.frames(result.adversarial)
     sample = result.samples[0]
     middle = len(clean) // 2

@@ -119,7 +119,7 @@ def test_occlusion_of_the_trained_forecaster_finds_it_relies_on_the_latest_frame
     with Image.open(tmp_path / "occlusion.gif") as animation:
         assert animation.n_frames == 10 and min(animation.size) >= 96
     with Image.open(tmp_path / "occlusion-frames.png") as sheet:
-        assert sheet.size == (8 * 98 - 2, 2 * 98 - 2)  # 10 frames of 96 (32 x 3), 8 a line
+        assert sheet.size == (5 * 98 - 2, 2 * 98 - 2)  # 10 frames of 96 (32 x 3), 5 a line
 
 
 def test_attack_writes_the_adversarial_image_beside_the_clean_one(frame, tmp_path):

@@ -27,3 +27,14 @@ cp "$work/forecast/occlusion.gif" $docs/occlusion-convlstm.gif
 cp "$work/forecast/occlusion-frames.png" $docs/occlusion-convlstm-frames.png
 cp "$work/map.png" $docs/tsne-resnet50-random.png
 cp "$work/attack/attack.png" $docs/fgsm-resnet50-random.png
+
+# 256-colour palettes keep the committed PNGs small (the noise panel of the attack figure
+# does not compress otherwise); the GIFs have palettes already.
+.venv/bin/python - $docs/*.png <<'PY'
+import sys
+from PIL import Image
+for path in sys.argv[1:]:
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(256)
+    small.save(path, optimize=True)
+PY

@@ -27,7 +27,7 @@ from zoo.interpret.subject import Subject, check_request, open_subject
 from zoo.output import check_folder, output_folder, write_text_atomic
 
 GREY = 0.5
-SHEET_COLUMNS = 8
+SHEET_COLUMNS = 8  # at most; a short clip is laid out in two lines
 EXPLANATION = "explanation.json"
 EXPLANATION_FILES = {EXPLANATION} | {
     f"{method}{ending}"
@@ -261,7 +261,7 @@ def _draw_explanation(subject: Subject, heat: Tensor, output: Path, method: str)
     if "T" not in subject.layout:
         return [drawing.write_png(output / f"{method}.png", overlays[0]), *files]
     fps = subject.card.inputs[0].fps or 10.0
-    sheet = contact_sheet(overlays[None], columns=SHEET_COLUMNS)
+    sheet = contact_sheet(overlays[None], columns=min(SHEET_COLUMNS, -(-len(overlays) // 2)))
     return [
         write_picture(overlays[None], output / f"{method}.gif", fps=fps),
         drawing.write_png(output / f"{method}-frames.png", sheet),

@@ -203,3 +203,54 @@ def test_the_installed_command_refuses_a_still_image_for_a_video_model_in_one_li
     assert result.returncode == 1
     assert "is a still image; c3d-sports1m is a video model" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_python_layer_explains_a_file_without_the_cli(digits, tmp_path):
+    from zoo.interpret import explain_file
+
+    result = explain_file(
+        "convlstm-moving-digits",
+        digits,
+        tmp_path,
+        method="occlusion",
+        window=(5, 16, 16),
+        stride=(5, 16, 16),
+        baseline=0.0,
+    )
+
+    assert result.heat.shape == (10, 32, 32) and result.window == [5, 16, 16]
+    assert sum(result.frame_share[5:]) > sum(result.frame_share[:5])
+    assert json.loads((tmp_path / "explanation.json").read_text())["files"] == result.files
+
+
+@pytest.mark.heavy
+def test_full_size_i3d_gets_a_grad_cam_map_for_every_frame_of_the_sample_clip(tmp_path):
+    from zoo.interpret import explain_file
+
+    result = explain_file("i3d-kinetics", CLIP, tmp_path, pretrained=False, device="cpu")
+
+    assert result.layer == "Mixed_4f" and result.axes == "THW"
+    frames, height, width = result.shape
+    assert (height, width) == (224, 224) and frames >= 64
+    assert len(result.frame_share) == frames
+    with Image.open(tmp_path / "gradcam.gif") as animation:
+        assert animation.n_frames == frames
+
+
+def test_a_map_coloured_by_label_uses_the_predictors_top_1(tmp_path):
+    from zoo.interpret import explore
+    from zoo.interpret.subject import seeded_predictor
+
+    frames = frames_of_clip(tmp_path / "clean", every=27)
+
+    result = explore(
+        "resnet50.tv_in1k",
+        [tmp_path / "clean"],
+        map_file=tmp_path / "map.png",
+        colour="label",
+        pretrained=False,
+    )
+
+    predict = seeded_predictor("resnet50.tv_in1k", pretrained=False)
+    assert [i.group for i in result.inputs] == [predict(f).top.label for f in frames]
+    assert result.vectors.shape == (len(frames), 2048) and result.output is None

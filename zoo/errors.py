@@ -150,3 +150,8 @@ class ExportCheckError(ExportError):
     def __init__(self, message: str, report: object) -> None:
         super().__init__(message)
         self.report = report
+
+
+class InterpretError(ZooError, ValueError):
+    """An interpretation request the model or input cannot serve (a layer without spatial
+    axes, a forecaster asked for Grad-CAM, pixels outside [0, 1]); says what was expected."""

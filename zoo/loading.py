@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+ARCHITECTURE_ATTRIBUTE = "zoo_architecture"
+
 
 def build(
     architecture: str | Architecture,
@@ -126,10 +128,15 @@ def empty_model(
 
 
 def run_builder(architecture: Architecture, config: BaseModel) -> nn.Module:
-    """The plugin's builder; whatever it raises becomes one PluginError naming it."""
+    """The plugin's builder; whatever it raises becomes one PluginError naming it.
+
+    The model remembers its architecture (:func:`architecture_of`), so that tools that
+    work on any model (Grad-CAM's default layer, embeddings) read the plugin's
+    :class:`~zoo.FeatureHints` instead of testing the model's class.
+    """
     builder = architecture.resolve_builder()
     try:
-        return builder(config)
+        model = builder(config)
     except ZooError:
         raise
     except Exception as error:  # the plugin's builder may fail in any way
@@ -137,6 +144,14 @@ def run_builder(architecture: Architecture, config: BaseModel) -> nn.Module:
             f"the builder of architecture {architecture.name!r} ({architecture.builder}) "
             f"failed: {type(error).__name__}: {error}"
         ) from error
+    setattr(model, ARCHITECTURE_ATTRIBUTE, architecture)
+    return model
+
+
+def architecture_of(model: Any) -> Architecture | None:
+    """The architecture that built ``model`` through :func:`build` or :func:`load`, if any."""
+    found = getattr(model, ARCHITECTURE_ATTRIBUTE, None)
+    return found if isinstance(found, Architecture) else None
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -88,7 +88,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
             ),
             features=zoo.FeatureHints(
                 pooled="zoo_plugins.vit.model:pooled_features",
-                cam_layer="blocks.-1",
+                # The last block's normed input: its patch tokens still reach the class
+                # token through the last attention. The block's output patch tokens never
+                # reach the head (it reads the class token only), so their gradient is zero.
+                cam_layer="blocks.-1.norm1",
                 cam_tokens=1,
                 first_conv="patch_embed.proj",
             ),

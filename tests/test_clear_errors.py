@@ -272,3 +272,19 @@ def test_push_to_an_endpoint_that_refuses_is_one_publish_error(tiny, hub, tmp_pa
 def test_push_refuses_a_repo_name_that_is_not_org_slash_name(tmp_path, repo):
     with pytest.raises(ArgumentError, match="a Hub repo is named org/name"):
         publish.push(tmp_path, repo)
+
+
+def test_a_missing_optional_package_is_one_line_naming_it_and_the_extras():
+    import click
+
+    from zoo.cli.base import fails_cleanly
+
+    @fails_cleanly
+    def explain() -> None:
+        raise ModuleNotFoundError("No module named 'captum'", name="captum")
+
+    with pytest.raises(click.ClickException) as caught:
+        explain()
+
+    message = caught.value.format_message()
+    assert "'captum'" in message and "pip install 'zoo[" in message and "\n" not in message

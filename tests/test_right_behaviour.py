@@ -3,6 +3,9 @@ that are not ours, plugin selection that matches nothing, dtypes, train and eval
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import torch
 import yaml
@@ -194,3 +197,21 @@ def test_build_gives_training_mode_and_load_eval_mode_as_their_docstrings_say(to
     assert built.training and all(module.training for module in built.modules())
     assert not any(module.training for module in loaded.modules())
     assert "training mode" in zoo.build.__doc__ and "eval mode" in zoo.load.__doc__
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_files_zoo_writes_follow_the_umask_not_mkstemps_owner_only_mode(tmp_path, umask):
+    from zoo.output import atomic_path, write_text_atomic
+    from zoo.weights.files import save_safetensors
+
+    previous = os.umask(umask)
+    try:
+        write_text_atomic(tmp_path / "report.json", "{}")
+        with atomic_path(tmp_path / "picture.png") as temporary:
+            temporary.write_bytes(b"png")
+        save_safetensors({"w": torch.zeros(2)}, tmp_path / "model.safetensors")
+    finally:
+        os.umask(previous)
+
+    for name in ("report.json", "picture.png", "model.safetensors"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name

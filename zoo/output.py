@@ -27,6 +27,27 @@ def output_errors(path: Path) -> Iterator[None]:
         raise OutputError(f"cannot write {where}: {error.strerror or error}") from None
 
 
+def temporary_sibling(path: Path) -> Path:
+    """A new, empty file beside ``path``, with the permissions a plain ``open`` would give.
+
+    ``mkstemp`` makes files only their owner can read (0600); an output the user
+    asked for, or a cache entry, should follow the umask like any other file.
+    """
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(handle, default_file_mode())
+    finally:
+        os.close(handle)
+    return Path(name)
+
+
+def default_file_mode() -> int:
+    """0o666 less the process's umask: what ``open(path, "w")`` gives a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary sibling of ``path`` to write to, renamed to ``path`` when the block ends.
@@ -35,9 +56,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """
     with output_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        temporary = Path(name)
+        temporary = temporary_sibling(path)
         try:
             yield temporary
             temporary.replace(path)
@@ -49,11 +68,9 @@ def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary sibling and a rename."""
     with output_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        temporary = Path(name)
+        temporary = temporary_sibling(path)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
+            temporary.write_text(text, encoding="utf-8")
             temporary.replace(path)
         finally:
             temporary.unlink(missing_ok=True)

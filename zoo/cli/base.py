@@ -39,8 +39,19 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except ZooError as error:
             raise click.ClickException(one_line(str(error))) from None
+        except ModuleNotFoundError as error:
+            raise click.ClickException(_missing_package(error)) from None
 
     return wrapper
+
+
+def _missing_package(error: ModuleNotFoundError) -> str:
+    """Export, video decoding, detection and interpretation need optional packages."""
+    package = (error.name or str(error)).partition(".")[0]
+    return (
+        f"this command needs the Python package {package!r}, which is not installed; "
+        "install zoo with its extras: pip install 'zoo[export,video,detection,interpret]'"
+    )
 
 
 class OneLineErrors(click.Group):

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import CacheError, ZooWarning
+from zoo.output import temporary_sibling
 
 _warned: set[str] = set()
 
@@ -65,13 +65,12 @@ def read_json(path: Path) -> Any:
 def write_json(path: Path, data: Any) -> None:
     """Atomic JSON write: a reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = temporary_sibling(path)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream)
-        Path(name).replace(path)
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        temporary.replace(path)
     finally:
-        Path(name).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
 
 
 def try_write_json(path: Path, data: Any, what: str) -> bool:

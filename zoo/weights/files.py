@@ -9,9 +9,7 @@ for what it is instead of failing deep inside a reader.
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.architecture import Architecture
 from zoo.errors import WeightsError, ZooError, one_line
+from zoo.output import default_file_mode, temporary_sibling
 
 if TYPE_CHECKING:
     import torch
@@ -193,11 +192,10 @@ def save_safetensors(
     from zoo.weights.integrity import sha256_of
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(name)
+    temporary = temporary_sibling(target)
     try:
         save_file(_unshared(state), temporary, metadata=metadata)
+        temporary.chmod(default_file_mode())  # safetensors writes its file owner-only
         digest = sha256_of(temporary)
         temporary.replace(target)
     finally:

@@ -14,6 +14,7 @@ from zoo.architecture import Architecture, ExportHints, FeatureHints
 from zoo.cards import Card
 from zoo.errors import (
     AmbiguousNameError,
+    BackboneError,
     CardError,
     UnknownNameError,
     WeightsError,
@@ -26,6 +27,7 @@ from zoo.registry import ZooPluginWarning, default_registry
 __all__ = [
     "AmbiguousNameError",
     "Architecture",
+    "BackboneError",
     "Card",
     "CardError",
     "ExportHints",

@@ -64,6 +64,12 @@ class FeatureHints(BaseModel):
         description="module path of the convolution that reads the input pixels "
         "(early fusion inflates it to take several frames)",
     )
+    channels_field: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_]\w*$",
+        description="the config field that sets how many channels first_conv reads: early "
+        "fusion builds the model with K times as many, so its input checks agree",
+    )
 
     def resolve_pooled(self) -> Any:
         if self.pooled is None:

@@ -111,8 +111,11 @@ class Weights(Strict):
     """Where the pretrained weights are and how to check them.
 
     Exactly one source: a file in a Hub repo (``repo_id`` + ``filename`` at
-    ``revision``), a plain ``url``, or a file ``bundled`` in an installed package
-    (``"package:path/in/package"``, for weights small enough to ship).
+    ``revision``), a plain ``url``, a file ``bundled`` in an installed package
+    (``"package:path/in/package"``, for weights small enough to ship), or
+    another zoo ``model``: its pretrained weights, fetched and verified as its own
+    card says and in the zoo layout, which ``layout`` then converts (a video
+    model built around a pretrained image backbone starts from that backbone).
     ``format: pickle`` marks an upstream checkpoint that enters the zoo once,
     through the safe converter, and is cached as safetensors.
     """
@@ -122,6 +125,11 @@ class Weights(Strict):
     revision: str = "main"
     url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     bundled: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[\w./-]+$")
+    model: str | None = Field(
+        default=None,
+        pattern=r"^([\w.-]+:)?[a-z0-9][a-z0-9_.-]*$",
+        description="a zoo model (name, alias or plugin:name) whose pretrained weights this is",
+    )
     format: Literal["safetensors", "pickle"] = "safetensors"
     sha256: str | None = Field(default=None, pattern=SHA256)
     layout: str = Field(default="zoo", description="upstream key layout the converter reads")
@@ -132,11 +140,17 @@ class Weights(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        given = [key for key in ("repo_id", "url", "bundled") if getattr(self, key) is not None]
+        sources = ("repo_id", "url", "bundled", "model")
+        given = [key for key in sources if getattr(self, key) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one weights source of repo_id, url or bundled, "
+                "give exactly one weights source of repo_id, url, bundled or model, "
                 f"found {given or 'none'}"
+            )
+        if self.model is not None and (self.format != "safetensors" or self.sha256):
+            raise ValueError(
+                f"weights from model {self.model!r} are fetched and checked as that model's "
+                "own card says: give no format or sha256 here"
             )
         return self
 

@@ -7,7 +7,7 @@ random initialisation and one copy of the weights in memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,8 +18,15 @@ from zoo import weights as weight_store
 from zoo.architecture import Architecture
 from zoo.cards import Card
 from zoo.errors import WeightsError
-from zoo.registry import Registry, default_registry
-from zoo.weights import WeightsFile, convert_state_dict, merge_parts, read_state_dict
+from zoo.registry import Registry, default_registry, using_registry
+from zoo.weights import (
+    ModelWeights,
+    WeightsFile,
+    WeightsPart,
+    convert_state_dict,
+    merge_parts,
+    read_state_dict,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -43,11 +50,14 @@ def build(
     ``layout`` names the key layout of ``weights`` (``"zoo"`` or one of the
     architecture's converters, such as ``"timm"``), converted in memory.
     """
+    registry = registry or default_registry()
     if isinstance(architecture, str):
-        architecture = (registry or default_registry()).architecture(architecture)
+        architecture = registry.architecture(architecture)
     validated = architecture.validate_config(config)
     parts = [] if weights is None else [WeightsFile(Path(weights), layout)]
-    return _place(_build_from_parts(architecture, validated, parts), device, dtype)
+    with using_registry(registry):
+        model = _build_from_parts(architecture, validated, parts)
+    return _place(model, device, dtype)
 
 
 def load(
@@ -66,8 +76,9 @@ def load(
     ``layout`` (default ``"zoo"``). ``"hf-hub:org/repo[@revision]"`` loads a
     repository that holds a zoo card (README.md) and ``model.safetensors``.
     Otherwise every weights part of the card is fetched (once), verified,
-    converted from its layout and put under its prefix. The model is returned
-    in eval mode.
+    converted from its layout and put under its prefix (a part that names
+    another zoo model is that model's weights, fetched the same way). The model
+    is returned in eval mode.
     """
     if layout is not None and weights is None:
         raise ValueError(
@@ -84,6 +95,7 @@ def load(
         card = name if isinstance(name, Card) else registry.card(name)
     architecture = registry.architecture(card.architecture)
     config = architecture.validate_config(card.config)
+    parts: list[WeightsPart]
     if weights is not None:
         parts = [WeightsFile(Path(weights), layout or "zoo")]
     elif not pretrained:
@@ -91,8 +103,9 @@ def load(
     elif hub_weights is not None:
         parts = [hub_weights]
     else:
-        parts = weight_store.fetch(card, architecture)
-    model = _build_from_parts(architecture, config, parts)
+        parts = weight_store.fetch(card, architecture, registry)
+    with using_registry(registry):
+        model = _build_from_parts(architecture, config, parts)
     return _place(model, device, dtype).eval()
 
 
@@ -140,22 +153,39 @@ def assign_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origi
 
 
 def _build_from_parts(
-    architecture: Architecture, config: BaseModel, parts: list[WeightsFile]
+    architecture: Architecture, config: BaseModel, parts: list[WeightsPart]
 ) -> nn.Module:
     """Without parts, the builder's own init; with parts, meta build + strict assignment."""
     if not parts:
         return architecture.resolve_builder()(config)
+    model = empty_model(architecture, config)
+    names = ", ".join(_describe(part) for part in parts)
+    assign_state_dict(model, _merged_state(architecture, config, parts), origin=names)
+    return model
+
+
+def _merged_state(
+    architecture: Architecture, config: BaseModel, parts: Sequence[WeightsPart]
+) -> dict[str, Any]:
+    """Every part read (another model's weights: merged in its own layout first), converted
+    from its layout and put under its prefix."""
     converted = []
     for part in parts:
-        state = read_state_dict(part.path)
-        origin = f"{part.path} (layout {part.layout!r})"
-        converted.append(
-            (part.prefix, convert_state_dict(architecture, config, state, part.layout, origin))
-        )
-    model = empty_model(architecture, config)
-    names = ", ".join(f"{part.path.name} (layout {part.layout!r})" for part in parts)
-    assign_state_dict(model, merge_parts(converted), origin=names)
-    return model
+        if isinstance(part, ModelWeights):
+            source_config = part.architecture.validate_config(part.card.config)
+            state = _merged_state(part.architecture, source_config, part.parts)
+        else:
+            state = read_state_dict(part.path)
+        state = convert_state_dict(architecture, config, state, part.layout, _describe(part))
+        converted.append((part.prefix, state))
+    return merge_parts(converted)
+
+
+def _describe(part: WeightsPart) -> str:
+    source = (
+        f"the weights of {part.card.name}" if isinstance(part, ModelWeights) else part.path.name
+    )
+    return f"{source} (layout {part.layout!r})"
 
 
 def _place(model: nn.Module, device: Any, dtype: Any) -> nn.Module:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from zoo.architecture import Architecture
 from zoo.cards import Card, Weights
 from zoo.errors import WeightsError
+from zoo.registry import Registry, current_registry
 
 if TYPE_CHECKING:
     import torch
@@ -52,6 +53,33 @@ class WeightsFile:
     path: Path
     layout: str = "zoo"
     prefix: str = ""
+
+
+@dataclass(frozen=True)
+class ModelWeights:
+    """Another zoo model's pretrained weights, used as one part of a card's weights.
+
+    ``parts`` are that model's own fetched and verified parts; its architecture
+    converts and merges them into its zoo layout, then this card's architecture
+    converts that state from ``layout`` and puts it under ``prefix``.
+    """
+
+    card: Card
+    architecture: Architecture
+    parts: tuple[WeightsFile | ModelWeights, ...]
+    layout: str = "zoo"
+    prefix: str = ""
+
+    def files(self) -> list[WeightsFile]:
+        """Every local file behind these weights, however deeply they are nested."""
+        return [file for part in self.parts for file in files_of(part)]
+
+
+WeightsPart = WeightsFile | ModelWeights
+
+
+def files_of(part: WeightsPart) -> list[WeightsFile]:
+    return part.files() if isinstance(part, ModelWeights) else [part]
 
 
 # --- where things are cached ---------------------------------------------------------------
@@ -122,15 +150,49 @@ def _file_state(path: Path) -> dict[str, Any]:
 # --- fetching a card's weights --------------------------------------------------------------
 
 
-def fetch(card: Card, architecture: Architecture) -> list[WeightsFile]:
-    """Local, verified safetensors files for every weights part of ``card`` (downloading once)."""
+def fetch(
+    card: Card,
+    architecture: Architecture,
+    registry: Registry | None = None,
+    *,
+    through: tuple[str, ...] = (),
+) -> list[WeightsPart]:
+    """Local, verified weights for every part of ``card`` (downloading once).
+
+    A part that names another ``model`` is that model's own fetch, looked up in
+    ``registry`` (default: :func:`~zoo.registry.current_registry`); ``through``
+    is the chain of cards that led here, so a cycle is an error, not a hang.
+    """
     if not card.weights:
         raise WeightsError(
             f"card {card.name!r} names no pretrained weights; load it with pretrained=False "
             "or pass weights='file.safetensors'"
         )
+    registry = registry or current_registry()
     config = architecture.validate_config(card.config)
-    return [_fetch_part(card, part, architecture, config) for part in card.weights]
+    chain = (*through, card.name)
+    return [
+        _fetch_model_part(part, registry, chain)
+        if part.model is not None
+        else _fetch_part(card, part, architecture, config)
+        for part in card.weights
+    ]
+
+
+def _fetch_model_part(part: Weights, registry: Registry, chain: tuple[str, ...]) -> ModelWeights:
+    """The weights of the model a part names, fetched as that model's own card says."""
+    source = registry.card(part.model or "")
+    if source.name in chain:
+        cycle = " -> ".join((*chain, source.name))
+        raise WeightsError(f"weights parts name each other in a cycle: {cycle}")
+    architecture = registry.architecture(source.architecture)
+    try:
+        parts = fetch(source, architecture, registry, through=chain)
+    except WeightsError as error:
+        raise WeightsError(
+            f"{chain[-1]}: its weights start from {source.name}'s: {error}"
+        ) from None
+    return ModelWeights(source, architecture, tuple(parts), part.layout, part.prefix)
 
 
 def _fetch_part(

@@ -85,6 +85,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 pooled="zoo_plugins.resnext.model:pooled_features",
                 cam_layer="layer4",
                 first_conv="conv1",
+                channels_field="in_channels",
             ),
             summary=(
                 "ResNeXt (aggregated residual transformations, Xie et al. 2017) and ResNet "

@@ -91,6 +91,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 cam_layer="blocks.-1",
                 cam_tokens=1,
                 first_conv="patch_embed.proj",
+                channels_field="in_channels",
             ),
             summary="Vision Transformer: patch embedding, class token, pre-norm blocks",
         )

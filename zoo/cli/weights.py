@@ -19,13 +19,14 @@ from zoo.registry import default_registry
 @fails_cleanly
 def pull(names: tuple[str, ...]) -> None:
     """Fetch, verify (and convert, for upstream pickles) the weights of models NAMES."""
-    from zoo.weights import fetch
+    from zoo.weights import fetch, files_of
 
     registry = default_registry()
     for name in names:
         card = registry.card(name)
-        for part in fetch(card, registry.architecture(card.architecture)):
-            click.echo(f"{card.name}: {part.path}")
+        for part in fetch(card, registry.architecture(card.architecture), registry):
+            for file in files_of(part):
+                click.echo(f"{card.name}: {file.path}")
 
 
 @main.command()

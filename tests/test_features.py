@@ -31,6 +31,16 @@ SMALL = {
         {"num_classes": 5, "frames": 9, "size": [193, 193]},
         [(3, 9, 193, 193), (2, 9, 193, 193)],
     ),
+    # Fusion models over a built-in backbone (ResNeXt takes any image size): small clips.
+    **{
+        name: ({"backbone": "resnet50.tv_in1k", "num_classes": 5, **extra}, [(3, 2, 64, 64)])
+        for name, extra in {
+            "early-fusion": {"frames": 2},
+            "late-fusion": {},
+            "late-fusion-concat": {"frames": 2},
+            "cnn-lstm": {"hidden_size": 8},
+        }.items()
+    },
 }
 # The classifier that reads the pooled features, where it is one layer.
 HEADS = {"resnext": "fc", "vit": "head", "c3d": "fc8"}

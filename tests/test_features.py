@@ -75,6 +75,19 @@ def test_pooled_features_are_one_vector_per_sample_independent_of_the_batch(arch
     assert not torch.allclose(both[0], both[1])
 
 
+@pytest.mark.parametrize(
+    "architecture", [a for a in with_features() if a.features.pooled_width], ids=lambda a: a.name
+)
+def test_the_declared_pooled_width_is_the_pooled_features_width(architecture):
+    model, inputs = small_model(architecture)
+    config = architecture.validate_config(SMALL[architecture.name][0])
+
+    with torch.inference_mode():
+        pooled = architecture.features.resolve_pooled()(model, *inputs)
+
+    assert architecture.features.resolve_pooled_width()(config) == pooled.shape[-1]
+
+
 @pytest.mark.parametrize("name", sorted(HEADS))
 def test_the_classifier_reads_exactly_the_pooled_features(name):
     architecture = default_registry().architecture(name)

@@ -48,6 +48,14 @@ class FeatureHints(BaseModel):
             "features (N, D): pooled over space (and time), before the classifier"
         ),
     )
+    pooled_width: str | None = Field(
+        default=None,
+        pattern=IMPORT_STRING,
+        description=(
+            "`module:function` taking the validated config and returning D, the width of the "
+            "pooled features, so a head can be sized without running the network"
+        ),
+    )
     cam_layer: str | None = Field(
         default=None,
         description="module whose output keeps the input's spatial (and time) axes: "
@@ -75,6 +83,11 @@ class FeatureHints(BaseModel):
         if self.pooled is None:
             raise ValueError("this architecture declares no pooled features")
         return import_string(self.pooled)
+
+    def resolve_pooled_width(self) -> Any:
+        if self.pooled_width is None:
+            raise ValueError("this architecture declares no pooled feature width")
+        return import_string(self.pooled_width)
 
 
 class Architecture(BaseModel):

@@ -67,13 +67,16 @@ class Backbone:
         return self.hints.resolve_pooled()
 
     def feature_width(self, channels: int) -> int:
-        """D, found by running the pooled features on the meta device: shapes, no compute.
+        """D, the width of the pooled features: declared by the plugin, else measured.
 
-        Declaring D in every plugin would repeat what the network already says. The
-        probe costs a fraction of a second (meta kernels run in Python), so it is done
-        once per backbone and config in a process.
+        The measurement runs the pooled features on the meta device (shapes, no
+        arithmetic), but its first use in a process imports torch's decompositions,
+        seconds of work; so plugins declare ``FeatureHints.pooled_width``, and this is
+        the fallback for those that do not, done once per backbone and config.
         """
         hints, architecture = self.hints, self.architecture
+        if hints.pooled_width is not None:
+            return int(hints.resolve_pooled_width()(self.config))
         return _probe_width(
             architecture.builder,
             hints.pooled or "",

@@ -83,6 +83,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             ),
             features=zoo.FeatureHints(
                 pooled="zoo_plugins.resnext.model:pooled_features",
+                pooled_width="zoo_plugins.resnext.model:pooled_width",
                 cam_layer="layer4",
                 first_conv="conv1",
                 channels_field="in_channels",

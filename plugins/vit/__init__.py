@@ -88,6 +88,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             ),
             features=zoo.FeatureHints(
                 pooled="zoo_plugins.vit.model:pooled_features",
+                pooled_width="zoo_plugins.vit.model:pooled_width",
                 cam_layer="blocks.-1",
                 cam_tokens=1,
                 first_conv="patch_embed.proj",

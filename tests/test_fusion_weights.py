@@ -8,14 +8,18 @@ meta build, without its backbone's card being fetched again.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from click.testing import CliRunner
 from fusion_zoo import FusionZoo
 from test_weights import hub  # noqa: F401  (fixture)
 
 import zoo
 from zoo import publish
 from zoo.cards import Card
+from zoo.cli import main
 from zoo.errors import CardError, WeightsError
 from zoo.weights import ModelWeights, fetch, files_of, save_safetensors
 
@@ -166,3 +170,30 @@ def test_a_weights_part_from_a_model_takes_no_hash_or_format_of_its_own(fusion_z
 
     with pytest.raises(CardError, match="checked as that model's own card says"):
         Card.from_data(data)
+
+
+def test_the_head_takes_the_dtype_of_the_backbones_weights(fusion_zoo, tmp_path):
+    card = fusion_zoo.fusion_card("late-fusion", "tiny-image")
+    half = {k: v.half() for k, v in fusion_zoo.reference["tiny-image"].state_dict().items()}
+    save_safetensors(half, tmp_path / "half.safetensors")
+
+    model = fusion_zoo.load(card, weights=tmp_path / "half.safetensors", layout="backbone")
+
+    assert {tensor.dtype for tensor in model.state_dict().values()} == {torch.float16}
+
+
+def test_zoo_pull_fetches_a_fusion_cards_backbone_and_zoo_list_names_it(
+    fusion_zoo, late_fusion, monkeypatch
+):
+    monkeypatch.setattr("zoo.registry._default", fusion_zoo.registry)
+    runner = CliRunner()
+
+    pulled = runner.invoke(main, ["pull", late_fusion.name])
+    listed = runner.invoke(main, ["list", "late-fusion-*", "--json"])
+
+    assert pulled.exit_code == 0, pulled.output
+    assert pulled.output.startswith(f"{late_fusion.name}: ")
+    assert pulled.output.strip().endswith(MODEL_FILE)
+    assert fusion_zoo.hub.downloads(MODEL_FILE) == 1
+    weights = {row["name"]: row["weights"] for row in json.loads(listed.output)}
+    assert weights[late_fusion.name] == "model:tiny-resnext"

@@ -77,6 +77,11 @@ def stacked_frames(config: FusionConfig) -> int:
     return config.frames if isinstance(config, EarlyFusionConfig) else 1
 
 
+def fixed_length(config: FusionConfig) -> int | None:
+    """The clip length the config fixes (early fusion's K, the concatenated frames), or None."""
+    return config.frames if isinstance(config, EarlyFusionConfig | LateFusionConcatConfig) else None
+
+
 def resolve_backbone(config: FusionConfig) -> tuple[Backbone, int]:
     """The backbone and the width D of its pooled features, as this config builds it."""
     backbone = Backbone.of(config, stacked_frames(config))
@@ -85,7 +90,7 @@ def resolve_backbone(config: FusionConfig) -> tuple[Backbone, int]:
 
 def _build(kind: type[FusionModel], config: FusionConfig) -> FusionModel:
     backbone, width = resolve_backbone(config)
-    return kind(backbone, make_head(config, width), getattr(config, "frames", None))
+    return kind(backbone, make_head(config, width), fixed_length(config))
 
 
 def build_early_fusion(config: EarlyFusionConfig) -> FusionModel:

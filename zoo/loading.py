@@ -8,6 +8,7 @@ random initialisation and one copy of the weights in memory.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,12 +51,11 @@ def build(
     ``layout`` names the key layout of ``weights`` (``"zoo"`` or one of the
     architecture's converters, such as ``"timm"``), converted in memory.
     """
-    registry = registry or default_registry()
     if isinstance(architecture, str):
-        architecture = registry.architecture(architecture)
+        architecture = (registry or default_registry()).architecture(architecture)
     validated = architecture.validate_config(config)
     parts = [] if weights is None else [WeightsFile(Path(weights), layout)]
-    with using_registry(registry):
+    with using_registry(registry) if registry else nullcontext():
         model = _build_from_parts(architecture, validated, parts)
     return _place(model, device, dtype)
 

@@ -53,6 +53,7 @@ def test_a_fusion_cards_weights_are_its_backbones_and_it_says_its_head_is_untrai
     (part,) = card.weights
 
     assert (part.model, part.layout, part.prefix) == (backbone.name, "backbone", "")
+    assert part.integrity == "model"
     assert (card.datasets, card.license) == (backbone.datasets, backbone.license)
     assert "UNTRAINED" in card.summary
     assert card.metrics == []

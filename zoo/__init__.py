@@ -19,6 +19,7 @@ from zoo.errors import (
     UnknownNameError,
     WeightsError,
     ZooError,
+    ZooWarning,
 )
 from zoo.hookspecs import hookimpl
 from zoo.loading import build, load
@@ -36,6 +37,7 @@ __all__ = [
     "WeightsError",
     "ZooError",
     "ZooPluginWarning",
+    "ZooWarning",
     "build",
     "card",
     "hookimpl",

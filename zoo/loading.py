@@ -2,7 +2,9 @@
 
 With weights, the model is built on the meta device and its parameters are the
 tensors read from the memory-mapped safetensors file (``assign=True``): no
-random initialisation and one copy of the weights in memory.
+random initialisation and one copy of the weights in memory. Floating-point
+tensors take the architecture's dtype (or ``dtype=``), whatever the file
+stores, so a float16 file does not silently make a float16 model.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pydantic import BaseModel
 from zoo import weights as weight_store
 from zoo.architecture import Architecture
 from zoo.cards import Card
-from zoo.errors import WeightsError
+from zoo.errors import ArgumentError, PluginError, WeightsError, ZooError
 from zoo.registry import Registry, default_registry, using_registry
 from zoo.weights import (
+    HF_HUB_PREFIX,
     ModelWeights,
     WeightsFile,
     WeightsPart,
@@ -32,8 +35,6 @@ from zoo.weights import (
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-HF_HUB_PREFIX = "hf-hub:"
 
 
 def build(
@@ -50,14 +51,19 @@ def build(
 
     ``layout`` names the key layout of ``weights`` (``"zoo"`` or one of the
     architecture's converters, such as ``"timm"``), converted in memory.
+
+    The model is returned in **training mode**, as a freshly made ``nn.Module``
+    (and timm's ``create_model``) is, because ``build`` is the entry point for
+    training and fine-tuning; call ``.eval()`` before inference.
+    :func:`load` returns eval mode instead.
     """
     if isinstance(architecture, str):
         architecture = (registry or default_registry()).architecture(architecture)
     validated = architecture.validate_config(config)
     parts = [] if weights is None else [WeightsFile(Path(weights), layout)]
     with using_registry(registry) if registry else nullcontext():
-        model = _build_from_parts(architecture, validated, parts)
-    return _place(model, device, dtype)
+        model = _build_from_parts(architecture, validated, parts, dtype)
+    return _place(model, device, dtype).train()
 
 
 def load(
@@ -77,11 +83,17 @@ def load(
     repository that holds a zoo card (README.md) and ``model.safetensors``.
     Otherwise every weights part of the card is fetched (once), verified,
     converted from its layout and put under its prefix (a part that names
-    another zoo model is that model's weights, fetched the same way). The model
-    is returned in eval mode.
+    another zoo model is that model's weights, fetched the same way).
+
+    The model is returned in **eval mode**, ready for inference, as
+    transformers' ``from_pretrained`` does; :func:`build` returns training mode.
     """
+    if not isinstance(name, str | Card):
+        raise ArgumentError(
+            f"zoo.load expects a model name (str) or a zoo.Card, found {type(name).__name__}"
+        )
     if layout is not None and weights is None:
-        raise ValueError(
+        raise ArgumentError(
             f"layout={layout!r} describes a weights= file; the card's own weights carry "
             "their layout"
         )
@@ -103,9 +115,10 @@ def load(
     elif hub_weights is not None:
         parts = [hub_weights]
     else:
-        parts = weight_store.fetch(card, architecture, registry)
+        version = registry.plugin_version(architecture)
+        parts = weight_store.fetch(card, architecture, registry, plugin_version=version)
     with using_registry(registry):
-        model = _build_from_parts(architecture, config, parts)
+        model = _build_from_parts(architecture, config, parts, dtype)
     return _place(model, device, dtype).eval()
 
 
@@ -116,7 +129,21 @@ def empty_model(
     import torch
 
     with torch.device("meta"):
-        return architecture.resolve_builder()(architecture.validate_config(config))
+        return run_builder(architecture, architecture.validate_config(config))
+
+
+def run_builder(architecture: Architecture, config: BaseModel) -> nn.Module:
+    """The plugin's builder; whatever it raises becomes one PluginError naming it."""
+    builder = architecture.resolve_builder()
+    try:
+        return builder(config)
+    except ZooError:
+        raise
+    except Exception as error:  # the plugin's builder may fail in any way
+        raise PluginError(
+            f"the builder of architecture {architecture.name!r} ({architecture.builder}) "
+            f"failed: {type(error).__name__}: {error}"
+        ) from error
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -153,14 +180,18 @@ def assign_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origi
 
 
 def _build_from_parts(
-    architecture: Architecture, config: BaseModel, parts: list[WeightsPart]
+    architecture: Architecture,
+    config: BaseModel,
+    parts: list[WeightsPart],
+    dtype: torch.dtype | None = None,
 ) -> nn.Module:
     """Without parts, the builder's own init; with parts, meta build + strict assignment."""
     if not parts:
-        return architecture.resolve_builder()(config)
+        return run_builder(architecture, config)
     model = empty_model(architecture, config)
     names = ", ".join(_describe(part) for part in parts)
-    assign_state_dict(model, _merged_state(architecture, config, parts), origin=names)
+    state = _floats_as(_merged_state(architecture, config, parts), model.state_dict(), dtype)
+    assign_state_dict(model, state, origin=names)
     return model
 
 
@@ -182,10 +213,30 @@ def _merged_state(
 
 
 def _describe(part: WeightsPart) -> str:
-    source = (
-        f"the weights of {part.card.name}" if isinstance(part, ModelWeights) else part.path.name
-    )
-    return f"{source} (layout {part.layout!r})"
+    if isinstance(part, ModelWeights):
+        return f"the weights of {part.card.name} (layout {part.layout!r})"
+    return f"{part.path} (layout {part.layout!r})"
+
+
+def _floats_as(
+    state: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+    dtype: torch.dtype | None,
+) -> dict[str, torch.Tensor]:
+    """Floating-point tensors in ``dtype``, else in the dtype the architecture built them in.
+
+    Tensors already in that dtype stay the memory-mapped ones; only the others
+    are copied. Non-float tensors (counters, indices) are left as they are.
+    """
+    result = {}
+    for key, tensor in state.items():
+        reference = expected.get(key)
+        wanted = dtype if dtype is not None else getattr(reference, "dtype", None)
+        floats = reference is not None and reference.is_floating_point()
+        if floats and tensor.is_floating_point() and wanted is not None and tensor.dtype != wanted:
+            tensor = tensor.to(wanted)
+        result[key] = tensor
+    return result
 
 
 def _place(model: nn.Module, device: Any, dtype: Any) -> nn.Module:

@@ -19,16 +19,16 @@ PREFIX = "backbone."
 
 def from_backbone(state: dict[str, Tensor], config: FusionConfig) -> dict[str, Tensor]:
     """The backbone's tensors under ``backbone.``, its first convolution inflated for early
-    fusion, and the head drawn from a fixed seed (no public trained heads exist), in the
-    backbone's floating dtype so that the model is of one dtype."""
+    fusion, and the head drawn from a fixed seed (no public trained heads exist)."""
     backbone, width = resolve_backbone(config)
     frames = stacked_frames(config)
     if frames > 1:
         key = f"{backbone.hints.first_conv}.weight"
         state = {**state, key: inflate(_tensor(state, key, backbone.card.name), frames)}
-    dtype = next((value.dtype for value in state.values() if value.is_floating_point()), None)
-    head = {key: value.to(dtype) for key, value in fresh_head_state(config, width).items()}
-    return {**{f"{PREFIX}{key}": value for key, value in state.items()}, **head}
+    return {
+        **{f"{PREFIX}{key}": value for key, value in state.items()},
+        **fresh_head_state(config, width),
+    }
 
 
 def inflate(weight: Tensor, frames: int) -> Tensor:

@@ -3,6 +3,8 @@ installed distributions."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 import types
 from pathlib import Path
@@ -78,6 +80,29 @@ def card_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+@pytest.fixture(scope="session")
+def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugin package, pip-installed into a folder of its own."""
+    site = tmp_path_factory.mktemp("example-site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(site),
+            str(EXAMPLE_PLUGIN),
+        ],
+        check=True,
+    )
+    return site
 
 
 @pytest.fixture

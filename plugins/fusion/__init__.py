@@ -53,6 +53,11 @@ class FusionConfig(BaseModel):
     dropout: float = Field(
         default=0.5, ge=0.0, lt=1.0, description="before the classifier (both papers use it)"
     )
+    small_backbone: bool = Field(
+        default=False,
+        description="build the backbone at its architecture's test_config: the same code in "
+        "seconds, for tests and the export suite (no pretrained weights fit it)",
+    )
 
 
 class EarlyFusionConfig(FusionConfig):
@@ -88,8 +93,17 @@ class CNNLSTMConfig(FusionConfig):
     )
 
 
+SMALL_INPUTS = {"size": (32, 32), "frames": 2}
+"""The small cards' clips: 2 frames of 32x32, which every built-in backbone's test size takes
+(ResNeXt any size, ViT's test config 32x32); the export suite fails loudly for one that does not."""
+
+
 def _architecture(
-    name: str, config: type[FusionConfig], dynamic_time: bool, summary: str
+    name: str,
+    config: type[FusionConfig],
+    dynamic_time: bool,
+    summary: str,
+    test_config: dict[str, object],
 ) -> zoo.Architecture:
     video_axes = {0: "batch", 2: "frames"} if dynamic_time else {0: "batch"}
     return zoo.Architecture(
@@ -100,8 +114,11 @@ def _architecture(
         export=zoo.ExportHints(
             output_names=["logits"],
             dynamic_axes={"video": video_axes, "logits": {0: "batch"}},
+            min_frames=1 if dynamic_time else None,
         ),
         features=zoo.FeatureHints(pooled="zoo_plugins.fusion.model:pooled_features"),
+        test_config={"small_backbone": True, **test_config},
+        test_inputs=SMALL_INPUTS,
         summary=summary,
     )
 
@@ -115,6 +132,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             dynamic_time=False,
             summary="K frames stacked into an image model's inflated first conv "
             "(Karpathy et al. 2014)",
+            test_config={"frames": SMALL_INPUTS["frames"]},
         ),
         _architecture(
             "late-fusion",
@@ -122,6 +140,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             dynamic_time=True,
             summary="an image model on every frame, features pooled over time, linear "
             "classifier (Karpathy et al. 2014; Ng et al. 2015)",
+            test_config={},
         ),
         _architecture(
             "late-fusion-concat",
@@ -129,6 +148,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             dynamic_time=False,
             summary="an image model on frames far apart, features concatenated in order, "
             "linear classifier (Karpathy et al. 2014)",
+            test_config={"frames": SMALL_INPUTS["frames"]},
         ),
         _architecture(
             "cnn-lstm",
@@ -136,6 +156,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             dynamic_time=True,
             summary="an image model on every frame, an LSTM over the features, linear "
             "classifier (Ng et al. 2015)",
+            test_config={"hidden_size": 8, "layers": 1},
         ),
     ]
 

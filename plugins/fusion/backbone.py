@@ -20,6 +20,7 @@ from zoo.architecture import Architecture, FeatureHints, import_string
 from zoo.cards import Card, InputSpec
 from zoo.errors import BackboneError
 from zoo.registry import current_registry
+from zoo.small import merge
 from zoo_plugins.fusion import FusionConfig
 
 IMAGE_LAYOUT = "NCHW"
@@ -44,7 +45,7 @@ class Backbone:
         card = registry.card(config.backbone)
         architecture = registry.architecture(card.architecture)
         _check_image_model(card, architecture)
-        values = dict(card.config)
+        values = merge(card.config, architecture.test_config if config.small_backbone else {})
         if stacked_frames > 1:
             field = _channels_field(card, architecture)
             values[field] = image_input(card).channels * stacked_frames

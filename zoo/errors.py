@@ -92,6 +92,19 @@ class BackboneError(ZooError, ValueError):
     """
 
 
+class InputError(ZooError, ValueError):
+    """An input the predictor cannot use: missing, undecodable, or not what the model takes.
+
+    The message starts with the input (its path, or what kind of object it was) so that a
+    run over many inputs can report each failure on one line and carry on.
+    """
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+        self.source = source
+        self.problem = problem
+
+
 class PluginError(ZooError, RuntimeError):
     """A plugin's own code (builder, converter) failed; the message names the plugin's function."""
 

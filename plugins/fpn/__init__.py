@@ -144,6 +144,13 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "representation_size": 32,
             },
             test_inputs={"size": (48, 64)},
+            inference=zoo.InferenceHints(
+                measured=(
+                    "benchmarks/bench_backends.py --family fpn: the exported graph takes one "
+                    "480x640 image (legacy exporter), so torch eager, as fast as channels_last, "
+                    "is the default"
+                ),
+            ),
             summary=(
                 "Faster R-CNN with a feature pyramid (Lin et al. 2017): RPN over five levels, "
                 "multi-scale RoIAlign, two-FC box head; torchvision's key layout"

@@ -115,8 +115,18 @@ class FusionZoo:
     def _registry(self) -> Registry:
         return Registry.from_plugins({**PLUGINS, "cards": cards_plugin("cards", *self.cards)})
 
-    def fusion_card(self, architecture: str, backbone: str, frames: int = 4, **config: Any) -> Card:
-        """A fusion card over ``backbone`` with its pretrained weights, registered here."""
+    def fusion_card(
+        self,
+        architecture: str,
+        backbone: str,
+        frames: int = 4,
+        video: dict[str, Any] | None = None,
+        **config: Any,
+    ) -> Card:
+        """A fusion card over ``backbone`` with its pretrained weights, registered here.
+
+        Its input is the backbone's, as a clip of ``frames``, with ``video``'s fields on top.
+        """
         config = {"backbone": backbone, "num_classes": 3, **config}
         if architecture in FIXED_LENGTH:
             config["frames"] = frames
@@ -128,7 +138,13 @@ class FusionZoo:
             "task": "video-classification",
             "summary": "a fusion model for the tests",
             "inputs": [
-                {**image.model_dump(), "name": "video", "layout": "NCTHW", "frames": frames}
+                {
+                    **image.model_dump(),
+                    "name": "video",
+                    "layout": "NCTHW",
+                    "frames": frames,
+                    **(video or {}),
+                }
             ],
             "outputs": [{"name": "logits", "shape": [config["num_classes"]]}],
             "weights": [{"model": backbone, "layout": "backbone"}],

@@ -80,3 +80,17 @@ def test_the_full_size_early_fusion_model_answers_a_still_clip_as_resnext50_does
 
     assert model.backbone.conv1.in_channels == 3 * 10
     torch.testing.assert_close(fused, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("card", FUSION_CARDS, ids=lambda card: card.name)
+def test_a_fusion_card_samples_as_its_network_allows(card):
+    """Any clip length: the whole video at the card's rate; a fixed one: clips of it."""
+    (video,) = card.inputs
+    hints = BUILTIN.architecture(card.architecture).export
+    dynamic_time = 2 in hints.dynamic_axes["video"]
+
+    assert video.temporal is not None and video.fps is not None
+    if dynamic_time:
+        assert (video.temporal.protocol, video.temporal.min_frames) == ("whole", 1)
+    else:
+        assert video.temporal.protocol == "clips" and video.frames == card.config["frames"]

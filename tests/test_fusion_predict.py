@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from fusion_zoo import FusionZoo
 from test_weights import hub  # noqa: F401  (fixture)
@@ -55,3 +56,20 @@ def test_a_card_that_takes_the_whole_video_gets_every_frame_at_its_rate(hub):  #
     at_5_fps = len(resample(read_media(SAMPLE_CLIP), 5))  # the clip's 79 frames at 25 fps
     assert at_5_fps < 79 and prepared.tensor.shape == (1, 3, at_5_fps, 32, 32)
     assert result.clips == 1 and len(result.labels) == 3
+
+
+def test_the_default_onnxruntime_backend_exports_the_fusion_model_from_its_registry(
+    hub,  # noqa: F811
+):
+    fusion_zoo = FusionZoo(hub)
+    card = fusion_zoo.fusion_card("late-fusion", "tiny-image")
+    clip = np.random.default_rng(1).integers(0, 256, (6, 40, 48, 3), dtype=np.uint8)
+
+    default = predictor(card, registry=fusion_zoo.registry, device="cpu")
+    eager = predictor(card, registry=fusion_zoo.registry, backend="torch", device="cpu")
+
+    assert default.backend.describe()["backend"] == "onnxruntime"
+    ours, theirs = default(clip), eager(clip)
+    assert [label.index for label in ours.labels] == [label.index for label in theirs.labels]
+    for mine, reference in zip(ours.labels, theirs.labels, strict=True):
+        assert mine.score == pytest.approx(reference.score, rel=1e-4)

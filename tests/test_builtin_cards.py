@@ -76,8 +76,18 @@ def bundled_file(card: Card, part: Weights) -> dict[str, torch.Tensor]:
         return {key: torch.empty(file.get_slice(key).get_shape()) for key in names}
 
 
+def zoo_model(card: Card, part: Weights) -> nn.Module:
+    """Another zoo model whose weights a part names (a fusion card's backbone), in its layout."""
+    source = default_registry().card(part.model)
+    return empty_model(default_registry().architecture(source.architecture), source.config)
+
+
 # Where each (architecture, layout) a built-in card names comes from upstream.
 UPSTREAM = {
+    **{
+        (fusion, "backbone"): zoo_model
+        for fusion in ("early-fusion", "late-fusion", "late-fusion-concat", "cnn-lstm")
+    },
     ("c3d", "davidea"): davidea_c3d,
     ("convlstm", "zoo"): bundled_file,
     ("faster-rcnn-fpn", "torchvision"): torchvision_model,

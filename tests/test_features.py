@@ -31,6 +31,16 @@ SMALL = {
         {"num_classes": 5, "frames": 9, "size": [193, 193]},
         [(3, 9, 193, 193), (2, 9, 193, 193)],
     ),
+    # Fusion models over a built-in backbone (ResNeXt takes any image size): small clips.
+    **{
+        name: ({"backbone": "resnet50.tv_in1k", "num_classes": 5, **extra}, [(3, 2, 64, 64)])
+        for name, extra in {
+            "early-fusion": {"frames": 2},
+            "late-fusion": {},
+            "late-fusion-concat": {"frames": 2},
+            "cnn-lstm": {"hidden_size": 8},
+        }.items()
+    },
 }
 # The classifier that reads the pooled features, where it is one layer.
 HEADS = {"resnext": "fc", "vit": "head", "c3d": "fc8"}
@@ -63,6 +73,19 @@ def test_pooled_features_are_one_vector_per_sample_independent_of_the_batch(arch
     assert both.ndim == 2 and both.shape[0] == 2
     torch.testing.assert_close(both[:1], first, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(both[0], both[1])
+
+
+@pytest.mark.parametrize(
+    "architecture", [a for a in with_features() if a.features.pooled_width], ids=lambda a: a.name
+)
+def test_the_declared_pooled_width_is_the_pooled_features_width(architecture):
+    model, inputs = small_model(architecture)
+    config = architecture.validate_config(SMALL[architecture.name][0])
+
+    with torch.inference_mode():
+        pooled = architecture.features.resolve_pooled()(model, *inputs)
+
+    assert architecture.features.resolve_pooled_width()(config) == pooled.shape[-1]
 
 
 @pytest.mark.parametrize("name", sorted(HEADS))

@@ -25,6 +25,7 @@ from zoo.architecture import (
 from zoo.cards import Card
 from zoo.errors import (
     AmbiguousNameError,
+    BackboneError,
     CardError,
     ExportCheckError,
     ExportError,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AmbiguousNameError",
     "Architecture",
+    "BackboneError",
     "Card",
     "CardError",
     "DerivedInput",

@@ -103,6 +103,14 @@ class FeatureHints(BaseModel):
             "features (N, D): pooled over space (and time), before the classifier"
         ),
     )
+    pooled_width: str | None = Field(
+        default=None,
+        pattern=IMPORT_STRING,
+        description=(
+            "`module:function` taking the validated config and returning D, the width of the "
+            "pooled features, so a head can be sized without running the network"
+        ),
+    )
     cam_layer: str | None = Field(
         default=None,
         description="module whose output keeps the input's spatial (and time) axes: "
@@ -119,11 +127,22 @@ class FeatureHints(BaseModel):
         description="module path of the convolution that reads the input pixels "
         "(early fusion inflates it to take several frames)",
     )
+    channels_field: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_]\w*$",
+        description="the config field that sets how many channels first_conv reads: early "
+        "fusion builds the model with K times as many, so its input checks agree",
+    )
 
     def resolve_pooled(self) -> Any:
         if self.pooled is None:
             raise ValueError("this architecture declares no pooled features")
         return import_string(self.pooled)
+
+    def resolve_pooled_width(self) -> Any:
+        if self.pooled_width is None:
+            raise ValueError("this architecture declares no pooled feature width")
+        return import_string(self.pooled_width)
 
 
 class DerivedInput(BaseModel):

@@ -37,7 +37,7 @@ Task = Literal[
     "video-forecasting",
 ]
 SHA256 = r"^[0-9a-f]{64}$"
-Integrity = Literal["sha256", "hash-in-url", "hub-lfs", "first-use"]
+Integrity = Literal["sha256", "hash-in-url", "hub-lfs", "first-use", "model"]
 INTEGRITY_MEANING: dict[str, str] = {
     "sha256": "the file's sha256 is compared with the card's",
     "hash-in-url": "the URL's file name carries the first hex digits of the file's sha256 "
@@ -47,6 +47,7 @@ INTEGRITY_MEANING: dict[str, str] = {
     "is a commit, a check against corruption in transit or on disk when it is a branch or tag",
     "first-use": "nothing to check against: the first download's sha256 is recorded and a "
     "later file that differs is refused",
+    "model": "another zoo model's weights: each of its files is checked as that model's card says",
 }
 # torch.hub's HASH_REGEX; zoo asks for 8 digits or more so that "-1." or "-v2." is not a hash.
 HASH_IN_URL = re.compile(r"-([a-f0-9]*)\.")
@@ -185,8 +186,11 @@ class Weights(Strict):
     """Where the pretrained weights are and how to check them.
 
     Exactly one source: a file in a Hub repo (``repo_id`` + ``filename`` at
-    ``revision``), a plain ``url``, or a file ``bundled`` in an installed package
-    (``"package:path/in/package"``, for weights small enough to ship).
+    ``revision``), a plain ``url``, a file ``bundled`` in an installed package
+    (``"package:path/in/package"``, for weights small enough to ship), or
+    another zoo ``model``: its pretrained weights, fetched and verified as its own
+    card says and in the zoo layout, which ``layout`` then converts (a video
+    model built around a pretrained image backbone starts from that backbone).
     ``format: pickle`` marks an upstream checkpoint that enters the zoo once,
     through the safe converter, and is cached as safetensors.
     """
@@ -196,6 +200,11 @@ class Weights(Strict):
     revision: str = "main"
     url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     bundled: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[\w./-]+$")
+    model: str | None = Field(
+        default=None,
+        pattern=r"^([\w.-]+:)?[a-z0-9][a-z0-9_.-]*$",
+        description="a zoo model (name, alias or plugin:name) whose pretrained weights this is",
+    )
     format: Literal["safetensors", "pickle"] = "safetensors"
     sha256: str | None = Field(default=None, pattern=SHA256)
     layout: str = Field(default="zoo", description="upstream key layout the converter reads")
@@ -211,11 +220,17 @@ class Weights(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        given = [key for key in ("repo_id", "url", "bundled") if getattr(self, key) is not None]
+        sources = ("repo_id", "url", "bundled", "model")
+        given = [key for key in sources if getattr(self, key) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one weights source of repo_id, url or bundled, "
+                "give exactly one weights source of repo_id, url, bundled or model, "
                 f"found {given or 'none'}"
+            )
+        if self.model is not None and (self.format != "safetensors" or self.sha256):
+            raise ValueError(
+                f"weights from model {self.model!r} are fetched and checked as that model's "
+                "own card says: give no format or sha256 here"
             )
         if self.integrity is not None and self.integrity != self.verification():
             raise ValueError(
@@ -235,6 +250,8 @@ class Weights(Strict):
 
     def verification(self) -> Integrity:
         """The strongest check that applies to this file: the card's own hash first."""
+        if self.model is not None:
+            return "model"
         if self.sha256 is not None:
             return "sha256"
         if self.repo_id is not None:

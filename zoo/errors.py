@@ -83,6 +83,15 @@ class WeightsError(ZooError, ValueError):
     """Weights that cannot be used: wrong hash, corrupt file, keys or shapes that do not match."""
 
 
+class BackboneError(ZooError, ValueError):
+    """A model named as a backbone that cannot serve as one.
+
+    Composite architectures (a video model around an image model) need the
+    backbone to be an image model that declares the :class:`zoo.FeatureHints`
+    they use; the message names the model, what is missing and what was found.
+    """
+
+
 class InputError(ZooError, ValueError):
     """An input the predictor cannot use: missing, undecodable, or not what the model takes.
 

@@ -9,7 +9,8 @@ stores, so a float16 file does not silently make a float16 model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,10 +21,12 @@ from zoo import weights as weight_store
 from zoo.architecture import Architecture
 from zoo.cards import Card
 from zoo.errors import ArgumentError, PluginError, WeightsError, ZooError
-from zoo.registry import Registry, default_registry
+from zoo.registry import Registry, default_registry, using_registry
 from zoo.weights import (
     HF_HUB_PREFIX,
+    ModelWeights,
     WeightsFile,
+    WeightsPart,
     convert_state_dict,
     merge_parts,
     read_state_dict,
@@ -60,7 +63,8 @@ def build(
         architecture = (registry or default_registry()).architecture(architecture)
     validated = architecture.validate_config(config)
     parts = [] if weights is None else [WeightsFile(Path(weights), layout)]
-    model = _build_from_parts(architecture, validated, parts, dtype)
+    with using_registry(registry) if registry else nullcontext():
+        model = _build_from_parts(architecture, validated, parts, dtype)
     return _place(model, device, dtype).train()
 
 
@@ -80,7 +84,8 @@ def load(
     ``layout`` (default ``"zoo"``). ``"hf-hub:org/repo[@revision]"`` loads a
     repository that holds a zoo card (README.md) and ``model.safetensors``.
     Otherwise every weights part of the card is fetched (once), verified,
-    converted from its layout and put under its prefix.
+    converted from its layout and put under its prefix (a part that names
+    another zoo model is that model's weights, fetched the same way).
 
     The model is returned in **eval mode**, ready for inference, as
     transformers' ``from_pretrained`` does; :func:`build` returns training mode.
@@ -104,6 +109,7 @@ def load(
         card = name if isinstance(name, Card) else registry.card(name)
     architecture = registry.architecture(card.architecture)
     config = architecture.validate_config(card.config)
+    parts: list[WeightsPart]
     if weights is not None:
         parts = [WeightsFile(Path(weights), layout or "zoo")]
     elif not pretrained:
@@ -112,8 +118,9 @@ def load(
         parts = [hub_weights]
     else:
         version = registry.plugin_version(architecture)
-        parts = weight_store.fetch(card, architecture, plugin_version=version)
-    model = _build_from_parts(architecture, config, parts, dtype)
+        parts = weight_store.fetch(card, architecture, registry, plugin_version=version)
+    with using_registry(registry):
+        model = _build_from_parts(architecture, config, parts, dtype)
     return _place(model, device, dtype).eval()
 
 
@@ -190,24 +197,40 @@ def assign_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origi
 def _build_from_parts(
     architecture: Architecture,
     config: BaseModel,
-    parts: list[WeightsFile],
+    parts: list[WeightsPart],
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
     """Without parts, the builder's own init; with parts, meta build + strict assignment."""
     if not parts:
         return run_builder(architecture, config)
-    converted = []
-    for part in parts:
-        state = read_state_dict(part.path)
-        origin = f"{part.path} (layout {part.layout!r})"
-        converted.append(
-            (part.prefix, convert_state_dict(architecture, config, state, part.layout, origin))
-        )
     model = empty_model(architecture, config)
-    names = ", ".join(f"{part.path.name} (layout {part.layout!r})" for part in parts)
-    state = _floats_as(merge_parts(converted), model.state_dict(), dtype)
+    names = ", ".join(_describe(part) for part in parts)
+    state = _floats_as(_merged_state(architecture, config, parts), model.state_dict(), dtype)
     assign_state_dict(model, state, origin=names)
     return model
+
+
+def _merged_state(
+    architecture: Architecture, config: BaseModel, parts: Sequence[WeightsPart]
+) -> dict[str, Any]:
+    """Every part read (another model's weights: merged in its own layout first), converted
+    from its layout and put under its prefix."""
+    converted = []
+    for part in parts:
+        if isinstance(part, ModelWeights):
+            source_config = part.architecture.validate_config(part.card.config)
+            state = _merged_state(part.architecture, source_config, part.parts)
+        else:
+            state = read_state_dict(part.path)
+        state = convert_state_dict(architecture, config, state, part.layout, _describe(part))
+        converted.append((part.prefix, state))
+    return merge_parts(converted)
+
+
+def _describe(part: WeightsPart) -> str:
+    if isinstance(part, ModelWeights):
+        return f"the weights of {part.card.name} (layout {part.layout!r})"
+    return f"{part.path} (layout {part.layout!r})"
 
 
 def _floats_as(

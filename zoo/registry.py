@@ -18,6 +18,8 @@ import fnmatch
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from importlib.resources import files
@@ -378,6 +380,29 @@ def reset_default_registry() -> None:
     """Forget the process-wide registry, so the next use re-reads plugins and environment."""
     global _default
     _default = None
+
+
+_in_use: ContextVar[Registry | None] = ContextVar("zoo_registry_in_use", default=None)
+
+
+@contextmanager
+def using_registry(registry: Registry) -> Iterator[Registry]:
+    """Make ``registry`` the one :func:`current_registry` returns while building a model.
+
+    ``zoo.load(..., registry=r)`` and ``zoo.build(..., registry=r)`` build inside
+    this, so an architecture made of other zoo models (a video model around an
+    image backbone) finds those models in ``r``, not in the default registry.
+    """
+    token = _in_use.set(registry)
+    try:
+        yield registry
+    finally:
+        _in_use.reset(token)
+
+
+def current_registry() -> Registry:
+    """The registry of the build in progress, else the process-wide default one."""
+    return _in_use.get() or default_registry()
 
 
 def yaml_cards(package: str, folder: str) -> list[Traversable]:

@@ -83,8 +83,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
             ),
             features=zoo.FeatureHints(
                 pooled="zoo_plugins.resnext.model:pooled_features",
+                pooled_width="zoo_plugins.resnext.model:pooled_width",
                 cam_layer="layer4",
                 first_conv="conv1",
+                channels_field="in_channels",
             ),
             test_config={"layers": (1, 1, 1, 1), "groups": 2, "width_per_group": 4},
             test_inputs={"size": (64, 64)},

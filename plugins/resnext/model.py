@@ -175,3 +175,9 @@ def build(config: ResNeXtConfig) -> ResNeXt:
 
 def pooled_features(model: ResNeXt, image: Tensor) -> Tensor:
     return model.forward_pooled(image)
+
+
+def pooled_width(config: ResNeXtConfig) -> int:
+    """The width of :meth:`ResNeXt.forward_pooled`: the last stage built (or the stem)."""
+    stages = config.last_stage
+    return STAGE_PLANES[stages - 1] * EXPANSION if stages else STEM_CHANNELS

@@ -88,12 +88,14 @@ def zoo_architectures() -> list[zoo.Architecture]:
             ),
             features=zoo.FeatureHints(
                 pooled="zoo_plugins.vit.model:pooled_features",
+                pooled_width="zoo_plugins.vit.model:pooled_width",
                 # The last block's normed input: its patch tokens still reach the class
                 # token through the last attention. The block's output patch tokens never
                 # reach the head (it reads the class token only), so their gradient is zero.
                 cam_layer="blocks.-1.norm1",
                 cam_tokens=1,
                 first_conv="patch_embed.proj",
+                channels_field="in_channels",
             ),
             test_config={"image_size": 32, "patch_size": 8, "width": 32, "depth": 2, "heads": 2},
             test_inputs={"size": (32, 32)},

@@ -128,3 +128,8 @@ def build(config: ViTConfig) -> VisionTransformer:
 
 def pooled_features(model: VisionTransformer, image: Tensor) -> Tensor:
     return model.forward_pooled(image)
+
+
+def pooled_width(config: ViTConfig) -> int:
+    """The width of :meth:`VisionTransformer.forward_pooled`: one token."""
+    return config.width

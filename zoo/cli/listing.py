@@ -96,6 +96,8 @@ def _weights_summary(card: Card) -> str:
             parts.append(f"hf:{part.repo_id}")
         elif part.bundled:
             parts.append("bundled")
+        elif part.model:
+            parts.append(f"model:{part.model}")
         else:
             parts.append(f"{part.format}:{part.url.rsplit('/', 1)[-1]}")
     return " + ".join(parts)

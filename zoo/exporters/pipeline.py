@@ -28,7 +28,7 @@ from zoo.exporters.plan import ExportPlan, plan_export
 from zoo.exporters.report import Check, ExportReport, Format
 from zoo.exporters.staging import staged_folder
 from zoo.loading import HF_HUB_PREFIX, load
-from zoo.registry import Registry, default_registry
+from zoo.registry import Registry, current_registry
 
 if TYPE_CHECKING:
     import onnx
@@ -62,7 +62,7 @@ def export(
         raise ExportError(f"unknown export format {format!r}; expected 'onnx' or 'triton'")
     if layout is not None and weights is None:
         raise ExportError(f"layout {layout!r} describes a weights file; none was given")
-    registry = registry or default_registry()
+    registry = registry or current_registry()
     card = _card(name_or_card, registry)
     architecture = registry.architecture(card.architecture)
     hints = architecture.export

@@ -15,11 +15,13 @@ import hashlib
 import json
 import shutil
 import tempfile
+from contextlib import nullcontext
 from importlib.metadata import version
 from os import PathLike
 from pathlib import Path
 
 from zoo.cards import Card
+from zoo.registry import Registry, using_registry
 
 MODEL_FILE = "model.onnx"
 
@@ -31,8 +33,13 @@ def exported_model(
     weights: str | PathLike[str] | None,
     layout: str | None,
     pretrained: bool,
+    registry: Registry | None = None,
 ) -> Path:
-    """``model.onnx`` for this model and weights, exporting (and checking) it on first use."""
+    """``model.onnx`` for this model and weights, exporting (and checking) it on first use.
+
+    The export runs in the predictor's ``registry``, so a model made of other models (a
+    fusion model's backbone) is exported from the registry it is run from.
+    """
     import zoo
 
     if weights is None and not pretrained:
@@ -41,7 +48,8 @@ def exported_model(
         target = cache_folder(card, weights, layout)
         if (target / MODEL_FILE).is_file():
             return target / MODEL_FILE
-    zoo.export(source, target, weights=weights, layout=layout, pretrained=pretrained)
+    with using_registry(registry) if registry else nullcontext():
+        zoo.export(source, target, weights=weights, layout=layout, pretrained=pretrained)
     return target / MODEL_FILE
 
 

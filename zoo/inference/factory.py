@@ -68,7 +68,12 @@ def predictor(
         chosen = "onnxruntime" if onnxruntime_runs_on(place) else "torch"
     runner = None
     if chosen == "onnxruntime":
-        source = {"weights": weights, "layout": layout, "pretrained": pretrained}
+        source = {
+            "weights": weights,
+            "layout": layout,
+            "pretrained": pretrained,
+            "registry": registry,
+        }
         try:
             runner = _onnxruntime(name, card, place, dtype, onnx, source)
         except ExportError as error:

@@ -1,7 +1,8 @@
 """A card's weights as local, verified safetensors files, fetched and converted once.
 
 Each weights part of a card is one of: a Hub file (``repo_id``), a plain URL
-(``url``, upstream pickles only) or a file shipped in a package (``bundled``).
+(``url``, upstream pickles only), a file shipped in a package (``bundled``) or
+another zoo model's weights (``model``), fetched as that model's card says.
 Upstream pickles (``format: pickle``) are fetched once, checked, read only with
 ``torch.load(weights_only=True)``, converted by the architecture's converter
 and kept as safetensors in the zoo cache; later loads read only that file.
@@ -23,8 +24,16 @@ from typing import TYPE_CHECKING, Any
 from zoo.architecture import Architecture
 from zoo.cards import Card, Weights
 from zoo.errors import WeightsError
+from zoo.registry import Registry, current_registry
 from zoo.weights.cache import cache_folder, read_json, write_json, zoo_cache_dir
-from zoo.weights.files import WeightsFile, convert_state_dict, read_checkpoint, save_safetensors
+from zoo.weights.files import (
+    ModelWeights,
+    WeightsFile,
+    WeightsPart,
+    convert_state_dict,
+    read_checkpoint,
+    save_safetensors,
+)
 from zoo.weights.hub import hub_errors, hub_file, unreachable
 from zoo.weights.integrity import (
     announced_hash,
@@ -41,21 +50,53 @@ if TYPE_CHECKING:
 
 
 def fetch(
-    card: Card, architecture: Architecture, *, plugin_version: str | None = None
-) -> list[WeightsFile]:
-    """Local, verified safetensors files for every weights part of ``card`` (downloading once).
+    card: Card,
+    architecture: Architecture,
+    registry: Registry | None = None,
+    *,
+    plugin_version: str | None = None,
+    through: tuple[str, ...] = (),
+) -> list[WeightsPart]:
+    """Local, verified weights for every part of ``card`` (downloading once).
 
     ``plugin_version`` (the version of the plugin providing the architecture)
     is part of a converted pickle's cache key, so a fixed converter is never
-    shadowed by a conversion the old one made.
+    shadowed by a conversion the old one made. A part that names another
+    ``model`` is that model's own fetch, looked up in ``registry`` (default:
+    :func:`~zoo.registry.current_registry`); ``through`` is the chain of cards
+    that led here, so a cycle is an error, not a hang.
     """
     if not card.weights:
         raise WeightsError(
             f"card {card.name!r} names no pretrained weights; load it with pretrained=False "
             "or pass weights='file.safetensors'"
         )
+    registry = registry or current_registry()
     config = architecture.validate_config(card.config)
-    return [_fetch_part(card, part, architecture, config, plugin_version) for part in card.weights]
+    chain = (*through, card.name)
+    return [
+        _fetch_model_part(part, registry, chain)
+        if part.model is not None
+        else _fetch_part(card, part, architecture, config, plugin_version)
+        for part in card.weights
+    ]
+
+
+def _fetch_model_part(part: Weights, registry: Registry, chain: tuple[str, ...]) -> ModelWeights:
+    """The weights of the model a part names, fetched as that model's own card says."""
+    source = registry.card(part.model or "")
+    if source.name in chain:
+        cycle = " -> ".join((*chain, source.name))
+        raise WeightsError(f"weights parts name each other in a cycle: {cycle}")
+    architecture = registry.architecture(source.architecture)
+    version = registry.plugin_version(architecture)
+    try:
+        parts = fetch(source, architecture, registry, plugin_version=version, through=chain)
+    except WeightsError as error:
+        raise WeightsError(
+            f"{chain[-1]}: its weights start from {source.name}'s: {error}"
+        ) from None
+    return ModelWeights(source, architecture, tuple(parts), part.layout, part.prefix)
 
 
 def _fetch_part(
@@ -216,6 +257,8 @@ def converter_fingerprint(
 
 
 def origin_name(part: Weights) -> str:
+    if part.model is not None:
+        return f"model:{part.model}"
     if part.url is not None:
         return part.url
     if part.repo_id is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.architecture import Architecture
+from zoo.cards import Card
 from zoo.errors import WeightsError, ZooError, one_line
 from zoo.output import default_file_mode, temporary_sibling
 
@@ -38,6 +39,33 @@ class WeightsFile:
     path: Path
     layout: str = "zoo"
     prefix: str = ""
+
+
+@dataclass(frozen=True)
+class ModelWeights:
+    """Another zoo model's pretrained weights, used as one part of a card's weights.
+
+    ``parts`` are that model's own fetched and verified parts; its architecture
+    converts and merges them into its zoo layout, then this card's architecture
+    converts that state from ``layout`` and puts it under ``prefix``.
+    """
+
+    card: Card
+    architecture: Architecture
+    parts: tuple[WeightsFile | ModelWeights, ...]
+    layout: str = "zoo"
+    prefix: str = ""
+
+    def files(self) -> list[WeightsFile]:
+        """Every local file behind these weights, however deeply they are nested."""
+        return [file for part in self.parts for file in files_of(part)]
+
+
+WeightsPart = WeightsFile | ModelWeights
+
+
+def files_of(part: WeightsPart) -> list[WeightsFile]:
+    return part.files() if isinstance(part, ModelWeights) else [part]
 
 
 def file_kind(path: Path) -> Kind:

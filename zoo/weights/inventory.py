@@ -17,6 +17,7 @@ from zoo.errors import CacheError, WeightsError
 from zoo.registry import Registry, default_registry
 from zoo.weights.cache import read_json, zoo_cache_dir
 from zoo.weights.fetch import fetch, origin_name, source_sha256
+from zoo.weights.files import ModelWeights
 from zoo.weights.hub import HF_HUB_PREFIX, fetch_hub_repo, parse_hub_spec
 
 if TYPE_CHECKING:
@@ -76,17 +77,24 @@ def pull(
     registry = registry or default_registry()
     card = name if isinstance(name, Card) else registry.card(name)
     architecture = registry.architecture(card.architecture)
-    fetched = fetch(card, architecture, plugin_version=registry.plugin_version(architecture))
-    return [
-        PulledPart(
-            model=card.name,
-            source=origin_name(part),
-            integrity=part.verification(),
-            path=str(local.path),
-            sha256=source_sha256(card, part, local) if hashes else None,
+    version = registry.plugin_version(architecture)
+    pulled = []
+    for part, local in zip(
+        card.weights, fetch(card, architecture, registry, plugin_version=version), strict=True
+    ):
+        if isinstance(local, ModelWeights):  # another model's weights: pulled as its own card says
+            pulled += pull(local.card, hashes=hashes, registry=registry)
+            continue
+        pulled.append(
+            PulledPart(
+                model=card.name,
+                source=origin_name(part),
+                integrity=part.verification(),
+                path=str(local.path),
+                sha256=source_sha256(card, part, local) if hashes else None,
+            )
         )
-        for part, local in zip(card.weights, fetched, strict=True)
-    ]
+    return pulled
 
 
 def _pull_hub_repo(spec: str, hashes: bool) -> PulledPart:

@@ -90,6 +90,32 @@ class Architecture(BaseModel):
     )
     export: ExportHints = Field(default_factory=ExportHints)
     features: FeatureHints = Field(default_factory=FeatureHints)
+    test_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "config values merged (recursively) over a card's config to give a small model of "
+            "the same code paths, for tests and conformance checks that must run in seconds"
+        ),
+    )
+    test_inputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="InputSpec fields (size, frames) replaced in every input of a small card",
+    )
+    converter_examples: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "upstream layout -> import string of a function (config) -> a state dict in that "
+            "layout, made by the upstream code where it is installable: the conformance kit "
+            "feeds it to the layout's converter"
+        ),
+    )
+    expected_failures: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "conformance check name -> why this architecture cannot pass it; zoo.testing "
+            "reports such a check as an expected failure (xfail), and as an error if it passes"
+        ),
+    )
     summary: str = ""
 
     def validate_config(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:

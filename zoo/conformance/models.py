@@ -1,0 +1,205 @@
+"""Checks that build models: meta builds, parameter counts, converters, forward, round trips.
+
+Every model here is the small one (``test_config``) except for the parameter
+count, which builds the card's own config on the meta device: that costs no
+memory and proves the number the card publishes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.architecture import import_string
+from zoo.conformance import ContractError
+from zoo.conformance.examples import (
+    SEED,
+    example_inputs,
+    output_problems,
+    small_card,
+    small_config,
+    wrong_inputs,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from zoo.testing import Item
+
+
+def builds_on_meta(item: Item) -> None:
+    """The default and the test config build on the meta device, leaving nothing real behind."""
+    from zoo.loading import empty_model
+
+    architecture = item.architecture
+    for label, config in (
+        ("default config", architecture.validate_config({})),
+        ("test_config", small_config(architecture, {})),
+    ):
+        model = empty_model(architecture, config)
+        real = [name for name, tensor in _tensors(model) if not tensor.is_meta]
+        if real:
+            raise ContractError(
+                f"architecture {architecture.name!r} ({label}) built on the meta device has real "
+                f"tensors {real[:5]}: __init__ creates them on a fixed device; create them on "
+                "the current device, or compute them in forward"
+            )
+
+
+def converters_load_strictly(item: Item) -> None:
+    """Each converter maps its example upstream state dict to one that loads strictly."""
+    from zoo.loading import assign_state_dict, empty_model
+    from zoo.weights import convert_state_dict, merge_parts
+
+    architecture = item.architecture
+    config = small_config(architecture, {})
+    problems = []
+    for layout in sorted(architecture.converters):
+        example = architecture.converter_examples.get(layout)
+        if example is None:
+            problems.append(f"{layout!r}: no converter_examples entry to prove it with")
+            continue
+        origin = f"{example}(test_config) in layout {layout!r}"
+        try:
+            parts = _parts(import_string(example)(config))
+            converted = [
+                (prefix, convert_state_dict(architecture, config, dict(state), layout, origin))
+                for prefix, state in parts.items()
+            ]
+            assign_state_dict(empty_model(architecture, config), merge_parts(converted), origin)
+        except Exception as error:
+            problems.append(f"{layout!r}: {type(error).__name__}: {error}")
+    if problems:
+        raise ContractError(
+            f"architecture {architecture.name!r}: converters fail: " + "; ".join(problems)
+        )
+
+
+def parameters_match_card(item: Item) -> None:
+    """The card's config, built on the meta device, has exactly the card's ``parameters``."""
+    from zoo.loading import count_parameters, empty_model
+
+    card = item.card
+    found = count_parameters(empty_model(item.architecture, card.config))
+    if found != card.parameters:
+        raise ContractError(
+            f"card {card.name!r} says {card.parameters:,} parameters, its config builds "
+            f"{found:,} ({found - card.parameters:+,})"
+        )
+
+
+def forward_matches_card(item: Item) -> None:
+    """The forward returns the card's outputs and shapes, and refuses mis-shaped input clearly."""
+    import torch
+
+    card = small_card(item.card, item.architecture)
+    model = _random_model(item, card)
+    inputs = example_inputs(card)
+    with torch.inference_mode():
+        problems = output_problems(model(*inputs), card)
+        for label, bad in wrong_inputs(card, inputs).items():
+            problems += _refusal_problems(model, label, bad)
+    if problems:
+        raise ContractError(
+            f"card {item.card.name!r} (small model, input shapes "
+            f"{[tuple(x.shape) for x in inputs]}): " + "; ".join(problems)
+        )
+
+
+def state_dict_round_trip(item: Item) -> None:
+    """A saved state dict loads back strictly (meta build + assign) and gives the same outputs."""
+    import torch
+
+    from zoo.loading import build
+    from zoo.weights import save_safetensors
+
+    card = small_card(item.card, item.architecture)
+    model = _random_model(item, card)
+    inputs = example_inputs(card)
+    with tempfile.TemporaryDirectory(prefix="zoo-kit-") as folder:
+        path = Path(folder) / "model.safetensors"
+        save_safetensors(model.state_dict(), path)
+        loaded = build(item.architecture, card.config, weights=path).eval()
+        with torch.inference_mode():
+            expected, found = _flat(model(*inputs)), _flat(loaded(*inputs))
+    reloaded = loaded.state_dict()
+    changed = [
+        key for key, tensor in model.state_dict().items() if not torch.equal(tensor, reloaded[key])
+    ]
+    if changed:
+        raise ContractError(f"card {card.name!r}: tensors changed on the way back: {changed[:5]}")
+    for index, (want, got) in enumerate(zip(expected, found, strict=True)):
+        try:
+            torch.testing.assert_close(got, want)
+        except AssertionError as error:
+            raise ContractError(
+                f"card {card.name!r}: output {index} differs after loading the saved state "
+                f"dict: {str(error).splitlines()[0]}; is a tensor the forward uses missing "
+                "from the state dict?"
+            ) from None
+
+
+def hf_model_card_round_trip(item: Item) -> None:
+    """The card renders to a Hugging Face model card (what ``zoo push`` publishes) and reads back."""
+    from huggingface_hub import ModelCard
+
+    from zoo.modelcard import from_hf_model_card, to_hf_model_card
+
+    card = item.card
+    back = from_hf_model_card(ModelCard(str(to_hf_model_card(card))), origin=card.name)
+    if back != card:
+        fields = type(card).model_fields
+        changed = [name for name in fields if getattr(back, name) != getattr(card, name)]
+        raise ContractError(
+            f"card {card.name!r} reads back from its Hugging Face model card with different "
+            f"{changed}"
+        )
+
+
+def _random_model(item: Item, card: Any) -> nn.Module:
+    import torch
+
+    torch.manual_seed(SEED)
+    config = item.architecture.validate_config(card.config)
+    return item.architecture.resolve_builder()(config).eval()
+
+
+def _refusal_problems(model: nn.Module, label: str, inputs: list[torch.Tensor]) -> list[str]:
+    try:
+        model(*inputs)
+    except ValueError:
+        return []
+    except Exception as error:
+        return [
+            f"{label} raised {type(error).__name__} ({str(error).strip()[:120]}) instead of a "
+            "ValueError that names the shape the model expects"
+        ]
+    return [f"{label} (shape {tuple(inputs[0].shape)}) was accepted; expected a ValueError"]
+
+
+def _parts(example: Any) -> dict[str, Mapping[str, Any]]:
+    """A converter example is one state dict, or {prefix: state dict} for a model of parts."""
+    values = list(example.values())
+    if values and all(isinstance(value, Mapping) for value in values):
+        return dict(example)
+    return {"": example}
+
+
+def _flat(result: Any) -> list[torch.Tensor]:
+    """Every tensor in a forward's result, in a fixed order."""
+    import torch
+
+    if isinstance(result, torch.Tensor):
+        return [result]
+    if isinstance(result, Mapping):
+        return [t for key in sorted(result) for t in _flat(result[key])]
+    if isinstance(result, tuple | list):
+        return [t for value in result for t in _flat(value)]
+    return []
+
+
+def _tensors(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    return [*model.named_parameters(), *model.named_buffers()]

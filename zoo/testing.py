@@ -98,7 +98,7 @@ class Item:
 
 
 class CheckResult(BaseModel):
-    """One check on one item: passed, failed, or failed (xfailed) or passed (xpassed) as declared."""
+    """One check on one item; xfailed/xpassed: it failed/passed where it was declared to fail."""
 
     item: str
     check: str

@@ -44,7 +44,7 @@ def small_config(architecture: Architecture, config: Mapping[str, Any]) -> BaseM
 
 
 def small_card(card: Card, architecture: Architecture) -> Card:
-    """The card of the small model: ``test_config`` over its config, ``test_inputs`` in its inputs."""
+    """The small model's card: ``test_config`` over its config, ``test_inputs`` in its inputs."""
     data = card.to_data()
     data["config"] = merged(card.config, architecture.test_config)
     data["inputs"] = [{**spec, **architecture.test_inputs} for spec in data["inputs"]]

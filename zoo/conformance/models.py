@@ -143,7 +143,7 @@ def state_dict_round_trip(item: Item) -> None:
 
 
 def hf_model_card_round_trip(item: Item) -> None:
-    """The card renders to a Hugging Face model card (what ``zoo push`` publishes) and reads back."""
+    """The card renders to a Hugging Face model card (as ``zoo push`` publishes it) and back."""
     from huggingface_hub import ModelCard
 
     from zoo.modelcard import from_hf_model_card, to_hf_model_card

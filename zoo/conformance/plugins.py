@@ -50,7 +50,7 @@ print(json.dumps({"torch": "torch" in sys.modules, "where": FirstTorchImport.whe
 
 
 def imports_without_torch(item: Item) -> None:
-    """Importing the plugin and calling its hooks, as every ``zoo list`` does, never imports torch."""
+    """Importing the plugin and calling its hooks (as ``zoo list`` does) never imports torch."""
     module = item.report.module
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))}
     result = subprocess.run(

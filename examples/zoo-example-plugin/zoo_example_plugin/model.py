@@ -35,7 +35,14 @@ class Factorized(nn.Module):
     """A (2+1)D convolution: spatial 1 x k x k, BatchNorm, ReLU, temporal 3 x 1 x 1."""
 
     def __init__(
-        self, c_in: int, c_out: int, mid: int, *, kernel: int = 3, stride: int = 1, time_stride: int = 1
+        self,
+        c_in: int,
+        c_out: int,
+        mid: int,
+        *,
+        kernel: int = 3,
+        stride: int = 1,
+        time_stride: int = 1,
     ) -> None:
         super().__init__()
         self.spatial = nn.Conv3d(
@@ -91,14 +98,14 @@ class R2Plus1D(nn.Module):
 
     def __init__(self, config: R2Plus1DConfig) -> None:
         super().__init__()
-        self.stem = Factorized(
-            IN_CHANNELS, STAGE_WIDTHS[0], STEM_MID_CHANNELS, kernel=7, stride=2
-        )
+        self.stem = Factorized(IN_CHANNELS, STAGE_WIDTHS[0], STEM_MID_CHANNELS, kernel=7, stride=2)
         self.stem_norm = nn.BatchNorm3d(STAGE_WIDTHS[0])
         stages, c_in = [], STAGE_WIDTHS[0]
         for index, (blocks, width) in enumerate(zip(config.layers, STAGE_WIDTHS, strict=True)):
             stride = 1 if index == 0 else 2
-            stage = [Block(c_in, width, stride)] + [Block(width, width, 1) for _ in range(blocks - 1)]
+            stage = [Block(c_in, width, stride)] + [
+                Block(width, width, 1) for _ in range(blocks - 1)
+            ]
             stages.append(nn.Sequential(*stage))
             c_in = width
         self.stages = nn.ModuleList(stages)

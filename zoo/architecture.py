@@ -105,7 +105,8 @@ class Architecture(BaseModel):
         default_factory=dict,
         description=(
             "upstream layout -> import string of a function (config) -> a state dict in that "
-            "layout, made by the upstream code where it is installable: the conformance kit "
+            "layout (or (the config it fits, state dict) when the layout cannot express the "
+            "config), made by the upstream code where it is installable: the conformance kit "
             "feeds it to the layout's converter"
         ),
     )

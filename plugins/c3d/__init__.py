@@ -98,6 +98,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "davidea": "zoo_plugins.c3d.convert:from_davidea",
                 "mmaction2": "zoo_plugins.c3d.convert:from_mmaction2",
             },
+            converter_examples={
+                "davidea": "zoo_plugins.c3d.upstream:davidea_state",
+                "mmaction2": "zoo_plugins.c3d.upstream:mmaction2_state",
+            },
             export=zoo.ExportHints(
                 output_names=["logits"],
                 dynamic_axes={"video": {0: "batch"}, "logits": {0: "batch"}},

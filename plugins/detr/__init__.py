@@ -71,6 +71,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "authors": "zoo_plugins.detr.convert:from_authors",
                 "transformers": "zoo_plugins.detr.convert:from_transformers",
             },
+            converter_examples={
+                "authors": "zoo_plugins.detr.upstream:authors_state",
+                "transformers": "zoo_plugins.detr.upstream:transformers_state",
+            },
             export=zoo.ExportHints(
                 output_names=["logits", "boxes"],
                 dynamic_axes={

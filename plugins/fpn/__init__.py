@@ -120,6 +120,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             builder="zoo_plugins.fpn.model:build_faster_rcnn",
             config=FasterRCNNConfig,
             converters={"torchvision": "zoo_plugins.fpn.convert:from_torchvision"},
+            converter_examples={"torchvision": "zoo_plugins.fpn.upstream:detector_state"},
             export=zoo.ExportHints(output_names=["boxes", "scores", "labels"]),
             summary=(
                 "Faster R-CNN with a feature pyramid (Lin et al. 2017): RPN over five levels, "
@@ -133,6 +134,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
             converters={
                 "torchvision": "zoo_plugins.fpn.convert:backbone_from_torchvision",
                 "torchvision-detector": "zoo_plugins.fpn.convert:backbone_from_detector",
+            },
+            converter_examples={
+                "torchvision": "zoo_plugins.fpn.upstream:pyramid_state",
+                "torchvision-detector": "zoo_plugins.fpn.upstream:pyramid_in_detector_state",
             },
             export=zoo.ExportHints(
                 output_names=["p2", "p3", "p4", "p5", "pool"],

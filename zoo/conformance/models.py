@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from zoo.architecture import import_string
 from zoo.conformance import ContractError
 from zoo.conformance.examples import (
@@ -52,7 +54,7 @@ def builds_on_meta(item: Item) -> None:
 def converters_load_strictly(item: Item) -> None:
     """Each converter maps its example upstream state dict to one that loads strictly."""
     from zoo.loading import assign_state_dict, empty_model
-    from zoo.weights import convert_state_dict, merge_parts
+    from zoo.weights import convert_state_dict
 
     architecture = item.architecture
     config = small_config(architecture, {})
@@ -64,12 +66,9 @@ def converters_load_strictly(item: Item) -> None:
             continue
         origin = f"{example}(test_config) in layout {layout!r}"
         try:
-            parts = _parts(import_string(example)(config))
-            converted = [
-                (prefix, convert_state_dict(architecture, config, dict(state), layout, origin))
-                for prefix, state in parts.items()
-            ]
-            assign_state_dict(empty_model(architecture, config), merge_parts(converted), origin)
+            made_for, state = _example(import_string(example)(config), config)
+            converted = convert_state_dict(architecture, made_for, dict(state), layout, origin)
+            assign_state_dict(empty_model(architecture, made_for), converted, origin)
         except Exception as error:
             problems.append(f"{layout!r}: {type(error).__name__}: {error}")
     if problems:
@@ -180,12 +179,11 @@ def _refusal_problems(model: nn.Module, label: str, inputs: list[torch.Tensor]) 
     return [f"{label} (shape {tuple(inputs[0].shape)}) was accepted; expected a ValueError"]
 
 
-def _parts(example: Any) -> dict[str, Mapping[str, Any]]:
-    """A converter example is one state dict, or {prefix: state dict} for a model of parts."""
-    values = list(example.values())
-    if values and all(isinstance(value, Mapping) for value in values):
-        return dict(example)
-    return {"": example}
+def _example(example: Any, config: BaseModel) -> tuple[BaseModel, Mapping[str, Any]]:
+    """A converter example is a state dict for ``config``, or (the config it fits, state dict)."""
+    if isinstance(example, tuple):
+        return example
+    return config, example
 
 
 def _flat(result: Any) -> list[torch.Tensor]:

@@ -28,7 +28,7 @@ once it passes, so a stale excuse does not outlive the problem.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -163,10 +163,10 @@ class Check:
         )
 
 
-def plugin_checks(plugin: str, *, registry: Registry | None = None) -> Iterator[tuple[Item, Check]]:
+def plugin_checks(plugin: str, *, registry: Registry | None = None) -> list[tuple[Item, Check]]:
     """(item, check) pairs for every contract of ``plugin`` (its entry-point name).
 
-    A plugin that fails to load still yields its plugin-level checks, which fail
+    A plugin that fails to load still gets its plugin-level checks, which fail
     and say why; nothing is skipped for being broken.
     """
     registry = registry or default_registry()
@@ -174,14 +174,14 @@ def plugin_checks(plugin: str, *, registry: Registry | None = None) -> Iterator[
         close = difflib.get_close_matches(plugin, list(registry.reports), n=3)
         raise UnknownNameError("plugin", plugin, close)
     item = Item(plugin, registry)
-    for function in PLUGIN_CHECKS:
-        yield item, Check(function.__name__, function)
+    pairs = [(item, Check(function.__name__, function)) for function in PLUGIN_CHECKS]
     for name in item.report.architectures:
         architecture = registry.architecture(f"{plugin}:{name}")
-        yield from _checks(Item(plugin, registry, architecture), ARCHITECTURE_CHECKS)
+        pairs += _checks(Item(plugin, registry, architecture), ARCHITECTURE_CHECKS)
     for card in item.own_cards():
         architecture = registry.architecture(card.architecture)
-        yield from _checks(Item(plugin, registry, architecture, card), CARD_CHECKS)
+        pairs += _checks(Item(plugin, registry, architecture, card), CARD_CHECKS)
+    return pairs
 
 
 def check_plugin(plugin: str, *, registry: Registry | None = None) -> PluginCheckReport:
@@ -196,11 +196,12 @@ def check_plugin(plugin: str, *, registry: Registry | None = None) -> PluginChec
     return report
 
 
-def _checks(item: Item, functions: tuple[CheckFunction, ...]) -> Iterator[tuple[Item, Check]]:
+def _checks(item: Item, functions: tuple[CheckFunction, ...]) -> list[tuple[Item, Check]]:
     declared = item.architecture.expected_failures
-    for function in functions:
-        name = function.__name__
-        yield item, Check(name, function, declared.get(name))
+    return [
+        (item, Check(function.__name__, function, declared.get(function.__name__)))
+        for function in functions
+    ]
 
 
 def _first_line(error: BaseException) -> str:

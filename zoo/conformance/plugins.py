@@ -34,7 +34,7 @@ class FirstTorchImport:
             FirstTorchImport.where = " -> ".join(
                 f"{frame.filename}:{frame.lineno} ({frame.line})"
                 for frame in stack[probe + 1:]
-                if not frame.filename.startswith("<frozen")
+                if not frame.filename.startswith("<frozen") and "importlib" not in frame.filename
             )
         return None
 

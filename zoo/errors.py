@@ -42,3 +42,7 @@ class CardError(ZooError, ValueError):
 
 class WeightsError(ZooError, ValueError):
     """Weights that cannot be used: wrong hash, corrupt file, keys or shapes that do not match."""
+
+
+class ScaffoldError(ZooError, ValueError):
+    """A plugin skeleton that cannot be written: a bad name, a taken name, a folder in the way."""

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
 import textwrap
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +83,85 @@ def install_distribution(
     for module_name, source in modules.items():
         (site / f"{module_name}.py").write_text(textwrap.dedent(source))
     return site
+
+
+def clean_copy(package: Path, folder: Path) -> Path:
+    """A copy of a source package without build leftovers, which pip would pack stale."""
+    target = folder / package.name
+    shutil.copytree(
+        package, target, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
+    return target
+
+
+CONSOLE_SCRIPTS = {"zoo": "zoo.cli:main", "pip": "pip._internal.cli.main:main"}
+
+
+@dataclass(frozen=True)
+class FreshVenv:
+    """A new virtual environment that borrows this one's packages and installs for real.
+
+    ``python -m venv --without-pip`` makes it; a ``.pth`` file in its site-packages
+    adds this environment's site-packages (torch, zoo from the working tree, pip,
+    setuptools, pytest, torchvision) *after* its own, so a ``pip install`` into it is
+    a real, non-editable install that is found first, made offline in seconds.
+    ``bin/zoo`` and ``bin/pip`` are the console scripts pip writes for those two.
+    """
+
+    root: Path
+    home: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> FreshVenv:
+        root, home = folder / "venv", folder / "home"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+        home.mkdir()
+        venv = cls(root, home)
+        site_packages = venv.python("-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
+        borrowed = sysconfig.get_path("purelib")
+        (Path(site_packages.stdout.strip()) / "zoo-borrowed.pth").write_text(
+            f"import site; site.addsitedir({borrowed!r})\n"
+        )
+        for name, target in CONSOLE_SCRIPTS.items():
+            module, function = target.split(":")
+            script = root / "bin" / name
+            script.write_text(
+                f"#!{root / 'bin' / 'python'}\nimport sys\nfrom {module} import {function}\n"
+                f"sys.exit({function}())\n"
+            )
+            script.chmod(0o755)
+        return venv
+
+    def environment(self) -> dict[str, str]:
+        """The venv activated, offline, with caches of its own and no plugin selection."""
+        inherited = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("PYTHONPATH", "ZOO_PLUGINS", "ZOO_DISABLE_PLUGINS")
+        }
+        return {
+            **inherited,
+            "VIRTUAL_ENV": str(self.root),
+            "PATH": f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "HF_HUB_OFFLINE": "1",
+            "HF_HUB_CACHE": str(self.home / "hub"),
+            "ZOO_CACHE": str(self.home / "zoo"),
+            "PIP_NO_INDEX": "1",
+            # pip reads "0" for a --no-* flag as the flag given: build with this venv's setuptools.
+            "PIP_NO_BUILD_ISOLATION": "0",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+
+    def run(
+        self, *command: str, cwd: Path | None = None, **env: str
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            list(command),
+            capture_output=True,
+            text=True,
+            cwd=cwd or self.home,
+            env={**self.environment(), **env},
+        )
+
+    def python(self, *arguments: str) -> subprocess.CompletedProcess:
+        return self.run(str(self.root / "bin" / "python"), *arguments)

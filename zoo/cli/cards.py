@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -39,11 +40,11 @@ def validate_cards(files: tuple[str, ...]) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
-    help="File or folder to write README.md to (default: standard output).",
+    type=click.Path(),
+    help="File, or folder (existing, or ending in /) to write README.md to (default: stdout).",
 )
 @fails_cleanly
-def render_card(name: str, output: Path | None) -> None:
+def render_card(name: str, output: str | None) -> None:
     """Write model NAME's card as a Hugging Face model card (README.md with metadata)."""
     from zoo.modelcard import to_hf_model_card
 
@@ -51,7 +52,10 @@ def render_card(name: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    target = output / "README.md" if output.is_dir() else output
+    target = Path(output)
+    if output.endswith(("/", os.sep)) or target.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        target = target / "README.md"
     with atomic_write(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
     click.echo(f"wrote {target}", err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from conftest import card_data
@@ -55,6 +57,32 @@ def test_an_invalid_card_names_the_field_and_what_was_found(tmp_path, change, me
     with pytest.raises(CardError, match=message) as caught:
         Card.from_yaml(path)
     assert str(caught.value).startswith(f"{path}: ")
+
+
+NESTED_SECTIONS = {
+    "weights": ({"repo_id": "org/repo", "sha265": "0" * 64}, "weights.0.sha265"),
+    "inputs": (
+        {"name": "image", "layout": "NCHW", "channels": 3, "size": [8, 8], "means": [0.5] * 3},
+        "inputs.0.means",
+    ),
+    "outputs": ({"name": "logits", "shape": [4], "dtype": "float32"}, "outputs.0.dtype"),
+    "metrics": (
+        {"name": "top1", "value": 0.7, "dataset": "toy", "split": "val", "source": "x", "url": ""},
+        "metrics.0.url",
+    ),
+    "paper": ({"title": "Toys", "url": "https://example.org", "year": 2024}, "paper.year"),
+}
+
+
+@pytest.mark.parametrize(("section", "where"), NESTED_SECTIONS.items(), ids=NESTED_SECTIONS)
+def test_an_unknown_key_inside_a_nested_section_is_rejected_with_its_path(section, where):
+    """A misspelt key (``sha265:`` for ``sha256:``) must not be dropped, leaving no hash."""
+    value, path = where
+    data = card_data(**{section: value if section == "paper" else [value]})
+
+    only_problem = rf"^<card>: {re.escape(path)}: Extra inputs are not permitted \(found: [^;]*\)$"
+    with pytest.raises(CardError, match=only_problem):
+        Card.from_data(data)
 
 
 def test_weight_parts_need_distinct_prefixes():

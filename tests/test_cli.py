@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard
 
+from zoo.cards import Card
 from zoo.modelcard import from_hf_model_card
 from zoo.registry import Registry
 
@@ -37,18 +39,31 @@ def test_listing_commands_never_import_torch():
     assert result.stdout.strip().endswith("NO-TORCH")
 
 
-def test_list_shows_every_model_and_filters():
-    everything = json.loads(run("list", "--json").stdout)
-    pattern = FIRST_CARD.name[:3] + "*"
-    filtered = json.loads(run("list", pattern, "--json").stdout)
-
-    assert [row["name"] for row in everything] == [
-        c.name for c in Registry.from_entry_points().cards()
+def matching(cards: list[Card], pattern: str) -> list[str]:
+    """The names of the cards whose name or an alias matches ``pattern``, by fnmatch's rule."""
+    return [
+        card.name
+        for card in cards
+        if any(fnmatch.fnmatchcase(name, pattern) for name in (card.name, *card.aliases))
     ]
-    assert filtered and all(
-        row["name"].startswith(pattern[:-1]) or row["aliases"] for row in filtered
+
+
+def test_list_shows_every_model_and_filters():
+    cards = Registry.from_entry_points().cards()
+    by_name = FIRST_CARD.name[:3] + "*"
+    by_alias_only = next(  # matches no card's name: only a search of aliases finds it
+        alias
+        for card in cards
+        for alias in card.aliases
+        if not any(fnmatch.fnmatchcase(other.name, alias) for other in cards)
     )
-    assert json.loads(run("list", "--task", "no-such-task", "--json").stdout) == []
+    everything = json.loads(run("list", "--json").stdout)
+
+    assert [row["name"] for row in everything] == [c.name for c in cards]
+    for pattern in (by_name, by_alias_only):
+        filtered = [row["name"] for row in json.loads(run("list", pattern, "--json").stdout)]
+        assert filtered == matching(cards, pattern)
+        assert 0 < len(filtered) < len(cards), pattern
 
 
 def test_info_resolves_aliases_and_prints_the_card():

@@ -402,6 +402,23 @@ def test_matcher_finds_the_optimal_not_the_greedy_assignment() -> None:
     assert torch.isclose(cost[rows, cols].sum(), best)
 
 
+def test_matcher_takes_the_box_with_the_higher_giou_when_classes_and_l1_tie() -> None:
+    """Both predictions are 0.2 from the target in L1: one contains it (GIoU 4/9), the other
+    is shifted off it (IoU 1/7, minus 2/9 of the enclosing box left uncovered)."""
+    target = {"labels": torch.tensor([0]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]])}
+    boxes = torch.tensor([[[0.6, 0.6, 0.2, 0.2], [0.5, 0.5, 0.3, 0.3]]])
+    logits = torch.zeros(1, 2, 5)
+    matcher = HungarianMatcher(cost_class=1, cost_bbox=5, cost_giou=2)
+
+    ((rows, cols),) = matcher({"logits": logits, "boxes": boxes}, [target])
+    cost = matcher.cost_matrix(logits[0], boxes[0], target)
+
+    assert rows.tolist() == [1] and cols.tolist() == [0]
+    shifted_giou, containing_giou = 1 / 7 - 2 / 9, 4 / 9
+    expected = 2 * (containing_giou - shifted_giou)
+    assert torch.isclose(cost[0, 0] - cost[1, 0], torch.tensor(expected))
+
+
 def test_matcher_uses_class_when_boxes_tie() -> None:
     boxes = torch.tensor([[0.5, 0.5, 0.2, 0.2]] * 2)[None]
     logits = one_hot_logits([2, 3])[None]

@@ -31,7 +31,7 @@ from zoo.loading import count_parameters, empty_model
 from zoo_plugins.i3d import I3DConfig, TwoStreamI3DConfig
 from zoo_plugins.i3d.convert import from_authors, inflate_conv_weight, stream_from_authors
 from zoo_plugins.i3d.flow import tvl1_flow
-from zoo_plugins.i3d.model import I3D, InceptionBlock, Unit3D, same_padding
+from zoo_plugins.i3d.model import I3D, InceptionBlock, MaxPool3dSame, Unit3D, same_padding
 
 TOLERANCE = 1e-5
 DATA = Path(__file__).parent / "data"
@@ -136,9 +136,14 @@ def test_same_padding_follows_tensorflows_rule(length, kernel, stride):
     assert pads[:4] == (0, 0, 0, 0)
 
 
-@pytest.mark.parametrize("size", [(8, 16, 16), (9, 17, 15)], ids=["configured", "other"])
+@pytest.mark.parametrize(
+    "size",
+    [(8, 16, 16), (9, 17, 15), (10, 18, 14)],
+    ids=["configured", "other-odd-sizes", "other-even-sizes"],
+)
 def test_a_strided_unit_matches_the_ports_at_its_configured_size_and_at_others(size):
-    """The stem: static pads for (8, 16, 16); another parity in every axis is worked out."""
+    """The stem (7x7x7, stride 2): static pads for (8, 16, 16), worked out for other sizes.
+    An even size needs an odd total padding (5: 2 in front, 3 behind), an odd one an even."""
     torch.manual_seed(0)
     theirs = port.Unit3D(3, 8, kernel_shape=[7, 7, 7], stride=(2, 2, 2), name="stem")
     randomise_batchnorm(theirs, seed=0)
@@ -148,6 +153,22 @@ def test_a_strided_unit_matches_the_ports_at_its_configured_size_and_at_others(s
 
     with torch.no_grad():
         assert relative_difference(ours.eval()(video), theirs.eval()(video)) <= TOLERANCE
+
+
+@pytest.mark.parametrize("size", [8, 6], ids=["configured", "other"])
+def test_same_max_pooling_puts_the_odd_padding_row_at_the_end(size):
+    """TF's SAME 3-wide, stride-2 max pool of 0, 1, ..., 7 pads one -inf at the end and gives
+    [2, 4, 6, 7] (of 0..5: [2, 4, 5]); one in front would give [1, 3, 5, 7]. The clip grows
+    along T, H and W at once, so each axis's windows show in the result."""
+    pool = MaxPool3dSame((3, 3, 3), (2, 2, 2), input_size=(8, 8, 8))
+    axis = torch.arange(size, dtype=torch.float32)
+    clip = 10_000 * axis[:, None, None] + 100 * axis[None, :, None] + axis[None, None, :]
+    maxima = torch.tensor([2.0, 4.0, 6.0, 7.0] if size == 8 else [2.0, 4.0, 5.0])
+    expected = 10_000 * maxima[:, None, None] + 100 * maxima[None, :, None] + maxima
+
+    pooled = pool(clip[None, None])
+
+    torch.testing.assert_close(pooled[0, 0], expected, rtol=0, atol=0)
 
 
 def test_an_inception_block_matches_the_ports():
@@ -260,13 +281,22 @@ def test_i3d_matches_the_port_on_a_full_size_clip(in_channels, tmp_path):
 # --- The authors' sample clip --------------------------------------------------------
 
 
-def test_the_sample_clip_decodes_to_the_authors_input_size():
+def test_a_crop_of_the_sample_clip_gives_the_ports_logits_through_the_card(rgb_reference, tmp_path):
+    """Real frames, not noise, through the card's model (pads fixed for 64x224x224): the
+    authors' clip cropped to 10x194x194, a size whose even sides need odd paddings that the
+    strided layers must work out themselves."""
     frames = read_gif(RGB_CLIP)
-    clip = as_clip(frames)
+    spec = zoo.card("i3d-kinetics").input()
+    assert frames.shape == (79, *spec.size, spec.channels)
+    clip = as_clip(frames)[:, :, :10, 15:209, 15:209]
+    assert clip.min() < -0.9 and clip.max() > 0.9  # real contrast, scaled to [-1, 1]
+    weights = save_state(rgb_reference.state_dict(), tmp_path / "rgb.safetensors")
+    model = zoo.load("i3d-kinetics", weights=weights, layout="authors")
 
-    assert frames.shape == (79, 224, 224, 3)
-    assert clip.shape == (1, 3, 79, 224, 224)
-    assert -1.0 <= clip.min() < clip.max() <= 1.0
+    with torch.no_grad():
+        ours, theirs = model(clip), rgb_reference(clip)
+
+    assert relative_difference(ours, theirs) <= TOLERANCE
 
 
 @pytest.mark.heavy
@@ -301,30 +331,34 @@ def test_features_keep_ceil_t_over_8_time_steps_and_logits_are_per_clip(frames, 
     assert logits.shape == (3, 7)
 
 
+def batchnorm_scales(model: nn.Module) -> int:
+    return sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm3d))
+
+
 @pytest.mark.parametrize(
-    ("name", "parameters"),
+    ("name", "parameters", "port_streams", "papers_millions"),
     [
-        ("i3d-kinetics400-rgb", RGB_PARAMETERS),
-        ("i3d-kinetics400-flow", FLOW_PARAMETERS),
-        ("i3d-kinetics400-two-stream", TWO_STREAM_PARAMETERS),
+        ("i3d-kinetics400-rgb", RGB_PARAMETERS, [3], 12),
+        ("i3d-kinetics400-flow", FLOW_PARAMETERS, [2], 12),
+        ("i3d-kinetics400-two-stream", TWO_STREAM_PARAMETERS, [3, 2], 25),
     ],
+    ids=["rgb", "flow", "two-stream"],
 )
-def test_parameter_counts_equal_the_ports_and_the_cards(name, parameters):
+def test_a_cards_model_counts_as_the_card_the_port_and_the_papers_table_1(
+    name, parameters, port_streams, papers_millions
+):
+    """Table 1 gives whole millions (12M a stream, 25M for two) counted as the authors' graph
+    does, without the BatchNorm scales the port and the zoo carry (7,280 a stream)."""
     card = zoo.card(name)
     model = empty_model(zoo.default_registry().architecture(card.architecture), card.config)
-
-    assert count_parameters(model) == parameters == card.parameters
-
-
-def test_one_stream_counts_as_the_port_and_as_the_paper():
     with torch.device("meta"):
-        theirs = port.InceptionI3d(num_classes=400, in_channels=3)
-    scales = sum(m.num_features for m in theirs.modules() if isinstance(m, nn.BatchNorm3d))
+        streams = [port.InceptionI3d(num_classes=400, in_channels=c) for c in port_streams]
+    count = count_parameters(model)
 
-    assert count_parameters(theirs) == RGB_PARAMETERS
-    assert scales == BATCHNORM_SCALES
-    assert 12e6 < RGB_PARAMETERS - scales < 13e6  # the paper's "12M", 12.69M counted
-    assert 25e6 < TWO_STREAM_PARAMETERS < 26e6  # the paper's "25M", 25.37M counted
+    assert count == parameters == card.parameters
+    assert count == sum(count_parameters(stream) for stream in streams)
+    assert batchnorm_scales(model) == BATCHNORM_SCALES * len(port_streams)
+    assert (count - batchnorm_scales(model)) // 1_000_000 == papers_millions
 
 
 def test_the_cards_describe_the_authors_inputs():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import card_data, cards_plugin
@@ -9,6 +11,8 @@ from safetensors.torch import save_file
 
 import zoo
 from zoo.registry import Registry
+
+MAPS = Path("/proc/self/maps")
 
 
 @pytest.fixture
@@ -50,12 +54,31 @@ def test_an_upstream_layout_is_converted_in_memory(tmp_path, registry, reference
     torch.testing.assert_close(loaded.eval()(image), reference(image), rtol=0, atol=0)
 
 
+def mapped_ranges(path: Path) -> list[tuple[int, int]]:
+    """The address ranges this process maps from ``path``, as Linux lists them."""
+    target = str(path.resolve())
+    ranges = []
+    for line in MAPS.read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5] == target:
+            low, high = (int(address, 16) for address in fields[0].split("-"))
+            ranges.append((low, high))
+    return ranges
+
+
+@pytest.mark.skipif(not MAPS.exists(), reason="reads the process's mappings from /proc (Linux)")
 def test_weights_are_assigned_not_copied(tmp_path, registry, reference):
-    path = saved(tmp_path / "toy.safetensors", reference.state_dict())
+    """The parameters are the memory-mapped file's bytes: no second copy of the weights."""
+    path = tmp_path / "toy.safetensors"
+    saved(path, reference.state_dict())
 
     loaded = zoo.build("toy", {"width": 4}, weights=path, registry=registry)
 
-    assert not any(tensor.is_meta for tensor in loaded.state_dict().values())
+    ranges = mapped_ranges(path)
+    assert ranges, f"nothing keeps {path} mapped: the weights were copied"
+    for name, tensor in loaded.state_dict().items():
+        start, end = tensor.data_ptr(), tensor.data_ptr() + tensor.nbytes
+        assert any(low <= start and end <= high for low, high in ranges), name
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path, registry, reference):
@@ -99,11 +122,16 @@ def test_a_damaged_file_is_a_clear_error(tmp_path, registry, reference, damage):
 
 
 def test_dtype_and_device_are_applied(tmp_path, registry, reference):
+    """``meta`` stands in for an accelerator: a device that is not the default ``cpu``."""
     path = saved(tmp_path / "toy.safetensors", reference.state_dict())
 
-    loaded = zoo.load("toy", weights=path, dtype=torch.float64, device="cpu", registry=registry)
+    doubled = zoo.load("toy", weights=path, dtype=torch.float64, registry=registry)
+    moved = zoo.load("toy", weights=path, device="meta", registry=registry)
 
-    assert {p.dtype for p in loaded.parameters()} == {torch.float64}
+    assert {p.dtype for p in doubled.parameters()} == {torch.float64}
+    image = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(doubled(image), reference.double()(image))
+    assert {tensor.device.type for tensor in moved.state_dict().values()} == {"meta"}
 
 
 def test_pretrained_false_builds_a_random_model(registry):

@@ -322,11 +322,25 @@ def test_invalid_config_is_rejected(values, message):
         ResNeXtConfig(**values)
 
 
-def test_random_init_is_he_normal_and_trains():
-    """Built without weights, the model is usable from scratch: He-initialised, gradients flow."""
-    model = zoo.build("resnext", {"layers": (1, 1, 1, 1), "groups": 4, "width_per_group": 4})
+def test_random_init_is_he_normal_and_an_sgd_step_lowers_the_loss():
+    """Built without weights, the model trains from scratch: He-initialised, a gradient reaches
+    every parameter, and one step against it lowers the loss on the same batch (train mode
+    both times, so BatchNorm uses the batch's statistics and the loss is a function of the
+    weights alone)."""
+    config = {"layers": (1, 1, 1, 1), "groups": 4, "width_per_group": 4, "num_classes": 4}
+    torch.manual_seed(0)
+    model = zoo.build("resnext", config).train()
     weight = model.layer1[0].conv1.weight
     fan_out = weight.shape[0] * weight.shape[2] * weight.shape[3]
     assert weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.2)
-    model(image(size=32)).logsumexp(dim=1).sum().backward()
-    assert model.conv1.weight.grad is not None
+    images, labels = image(batch=4, size=32), torch.arange(4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.003)
+
+    before = nn.functional.cross_entropy(model(images), labels)
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = nn.functional.cross_entropy(model(images), labels)
+
+    assert [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()] == []
+    assert after < 0.9 * before  # 0.43 to 0.81 of it over seeds 0-7

@@ -129,7 +129,9 @@ class Registry:
                 continue
             try:
                 plugin = point.load()
-            except Exception as error:  # a plugin's import may fail in any way
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # any failure, sys.exit() included; only Ctrl-C stops
                 report.status = "failed"
                 report.errors.append(f"import failed: {type(error).__name__}: {error}")
                 continue

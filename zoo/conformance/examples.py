@@ -3,8 +3,10 @@
 Models are built from the architecture's ``test_config`` merged over the card's
 config, and fed the card's inputs resized by ``test_inputs``: a small model of
 the same code paths. Outputs are matched to the card's ``outputs`` by position
-(a tensor, a tuple), by name (a dict) or per sample (a list of dicts, one per
-image, as detectors return them).
+(a tensor, a tuple), by name (a dict; in order when its keys are upstream's, as
+the FPN's torchvision level names "0".."3", "pool" are the card's p2..p5, pool,
+which is how the ONNX export names them too) or per sample (a list of dicts, one
+per image, as detectors return them).
 """
 
 from __future__ import annotations
@@ -120,7 +122,9 @@ def _by_name(result: Any, outputs: list[OutputSpec]) -> tuple[dict[str, Any], li
     elif isinstance(result, list) and all(isinstance(sample, Mapping) for sample in result):
         per_sample = [_from_mapping(sample, names) for sample in result]
         problems = [problem for _, found in per_sample for problem in found]
-        return {name: [found[name] for found, _ in per_sample] for name in names}, problems
+        if problems:
+            return {}, problems
+        return {name: [found[name] for found, _ in per_sample] for name in names}, []
     else:
         return {}, [f"the forward returned {type(result).__name__}; expected tensors"]
     if len(values) != len(names):
@@ -129,10 +133,12 @@ def _by_name(result: Any, outputs: list[OutputSpec]) -> tuple[dict[str, Any], li
 
 
 def _from_mapping(result: Mapping[str, Any], names: list[str]) -> tuple[dict[str, Any], list[str]]:
-    missing = [name for name in names if name not in result]
-    if missing:
-        return {}, [f"the forward's outputs {sorted(result)} lack the card's {missing}"]
-    return {name: result[name] for name in names}, []
+    """By the card's names; a mapping keyed by upstream's names instead pairs up in order."""
+    if all(name in result for name in names):
+        return {name: result[name] for name in names}, []
+    if len(result) == len(names):
+        return dict(zip(names, result.values(), strict=True)), []
+    return {}, [f"the forward's outputs {list(result)} are neither the card's {names} nor as many"]
 
 
 def _axis_sizes(spec: InputSpec) -> dict[str, int]:

@@ -8,13 +8,16 @@ memory and proves the number the card publishes.
 from __future__ import annotations
 
 import tempfile
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from zoo.architecture import import_string
+from zoo.architecture import Architecture, import_string
+from zoo.cards import Card
 from zoo.conformance import ContractError
 from zoo.conformance.examples import (
     SEED,
@@ -94,17 +97,15 @@ def forward_matches_card(item: Item) -> None:
     """The forward returns the card's outputs and shapes, and refuses mis-shaped input clearly."""
     import torch
 
-    card = small_card(item.card, item.architecture)
-    model = _random_model(item, card)
-    inputs = example_inputs(card)
+    run = small_run(item)
+    problems = output_problems(run.outputs, run.card)
     with torch.inference_mode():
-        problems = output_problems(model(*inputs), card)
-        for label, bad in wrong_inputs(card, inputs).items():
-            problems += _refusal_problems(model, label, bad)
+        for label, bad in wrong_inputs(run.card, run.inputs).items():
+            problems += _refusal_problems(run.model, label, bad)
     if problems:
         raise ContractError(
             f"card {item.card.name!r} (small model, input shapes "
-            f"{[tuple(x.shape) for x in inputs]}): " + "; ".join(problems)
+            f"{[tuple(x.shape) for x in run.inputs]}): " + "; ".join(problems)
         )
 
 
@@ -115,27 +116,29 @@ def state_dict_round_trip(item: Item) -> None:
     from zoo.loading import build
     from zoo.weights import save_safetensors
 
-    card = small_card(item.card, item.architecture)
-    model = _random_model(item, card)
-    inputs = example_inputs(card)
+    run = small_run(item)
     with tempfile.TemporaryDirectory(prefix="zoo-kit-") as folder:
         path = Path(folder) / "model.safetensors"
-        save_safetensors(model.state_dict(), path)
-        loaded = build(item.architecture, card.config, weights=path).eval()
+        save_safetensors(run.model.state_dict(), path)
+        loaded = build(item.architecture, run.card.config, weights=path).eval()
         with torch.inference_mode():
-            expected, found = _flat(model(*inputs)), _flat(loaded(*inputs))
+            found = _flat(loaded(*run.inputs))
     reloaded = loaded.state_dict()
     changed = [
-        key for key, tensor in model.state_dict().items() if not torch.equal(tensor, reloaded[key])
+        key
+        for key, tensor in run.model.state_dict().items()
+        if not torch.equal(tensor, reloaded[key])
     ]
     if changed:
-        raise ContractError(f"card {card.name!r}: tensors changed on the way back: {changed[:5]}")
-    for index, (want, got) in enumerate(zip(expected, found, strict=True)):
+        raise ContractError(
+            f"card {item.card.name!r}: tensors changed on the way back: {changed[:5]}"
+        )
+    for index, (want, got) in enumerate(zip(_flat(run.outputs), found, strict=True)):
         try:
             torch.testing.assert_close(got, want)
         except AssertionError as error:
             raise ContractError(
-                f"card {card.name!r}: output {index} differs after loading the saved state "
+                f"card {item.card.name!r}: output {index} differs after loading the saved state "
                 f"dict: {str(error).splitlines()[0]}; is a tensor the forward uses missing "
                 "from the state dict?"
             ) from None
@@ -158,12 +161,45 @@ def hf_model_card_round_trip(item: Item) -> None:
         )
 
 
-def _random_model(item: Item, card: Any) -> nn.Module:
+@dataclass(frozen=True)
+class SmallRun:
+    """The small model of a card, seeded, with its example inputs and what it returned."""
+
+    architecture: Architecture
+    card: Card
+    model: nn.Module
+    inputs: list[torch.Tensor]
+    outputs: Any
+
+
+_RUNS: OrderedDict[tuple[int, str], SmallRun] = OrderedDict()
+KEPT_RUNS = 2  # a card's forward and round-trip checks follow each other
+
+
+def small_run(item: Item) -> SmallRun:
+    """Build and run a card's small model once for the checks that need it, not once each.
+
+    Kept by the architecture object's identity (held by the entry, so never reused)
+    and the small card, so another plugin or a changed card never sees a stale run.
+    """
     import torch
 
-    torch.manual_seed(SEED)
-    config = item.architecture.validate_config(card.config)
-    return item.architecture.resolve_builder()(config).eval()
+    card = small_card(item.card, item.architecture)
+    key = (id(item.architecture), card.model_dump_json())
+    run = _RUNS.get(key)
+    if run is None or run.architecture is not item.architecture:
+        torch.manual_seed(SEED)
+        config = item.architecture.validate_config(card.config)
+        model = item.architecture.resolve_builder()(config).eval()
+        inputs = example_inputs(card)
+        with torch.inference_mode():
+            outputs = model(*inputs)
+        run = SmallRun(item.architecture, card, model, inputs, outputs)
+    _RUNS[key] = run
+    _RUNS.move_to_end(key)
+    while len(_RUNS) > KEPT_RUNS:
+        _RUNS.popitem(last=False)
+    return run
 
 
 def _refusal_problems(model: nn.Module, label: str, inputs: list[torch.Tensor]) -> list[str]:

@@ -1,0 +1,42 @@
+"""Every built-in plugin passes the conformance kit, exactly as a third-party plugin must.
+
+One test per (item, check) of every plugin the ``zoo`` distribution registers,
+with the architectures' small test configs. What a built-in architecture cannot
+pass it declares in its own ``expected_failures``, with the reason; pytest shows
+those as xfail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from zoo.registry import Registry
+from zoo.testing import plugin_checks
+
+BUILT_IN = Registry.from_entry_points()
+PLUGINS = sorted(name for name, report in BUILT_IN.reports.items() if report.distribution == "zoo")
+# I3D cannot be made small: its widths are the Inception's and it needs 193 pixels and 9
+# frames, so its forward checks take seconds each; CI runs them with the heavy cases.
+SLOW = {("i3d", "forward_matches_card"), ("i3d", "state_dict_round_trip")}
+
+
+def marked(item, check):
+    if (item.plugin, check.name) in SLOW:
+        return pytest.param(item, check, marks=pytest.mark.heavy)
+    return pytest.param(item, check)
+
+
+PAIRS = [pair for name in PLUGINS for pair in plugin_checks(name, registry=BUILT_IN)]
+
+
+@pytest.mark.parametrize(("item", "check"), [marked(*pair) for pair in PAIRS], ids=str)
+def test_a_built_in_plugin_keeps_the_zoo_contract(item, check):
+    check(item)
+
+
+def test_the_kit_runs_on_every_built_in_card_and_architecture():
+    checked_cards = {item.card.name for item, _ in PAIRS if item.card is not None}
+    checked_architectures = {item.architecture.name for item, _ in PAIRS if item.architecture}
+
+    assert checked_cards == {card.name for card in BUILT_IN.cards()}
+    assert checked_architectures == {a.name for a in BUILT_IN.architectures()}

@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean registry per test, toy plugins, and fake installed distributions."""
+"""Shared fixtures: private caches and a clean registry per test, toy plugins, and fake
+installed distributions."""
 
 from __future__ import annotations
 
@@ -20,6 +21,40 @@ from zoo.registry import reset_default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = ROOT / "examples" / "zoo-example-plugin"
+
+
+CACHE_VARIABLES = ("HF_HOME", "HF_HUB_CACHE", "ZOO_CACHE", "HF_XET_CACHE", "HF_ASSETS_CACHE")
+
+
+@pytest.fixture(autouse=True)
+def isolated_caches(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test (and every subprocess it starts) gets caches of its own, never ~/.cache.
+
+    huggingface_hub reads its paths into ``huggingface_hub.constants`` at import,
+    so the constants are set for this process and the environment for children.
+    No token from the machine leaks in either.
+    """
+    import huggingface_hub.constants as constants
+
+    root = tmp_path_factory.mktemp("caches")
+    paths = {
+        "HF_HOME": root / "hf",
+        "HF_HUB_CACHE": root / "hf" / "hub",
+        "ZOO_CACHE": root / "zoo",
+        "HF_XET_CACHE": root / "hf" / "xet",
+        "HF_ASSETS_CACHE": root / "hf" / "assets",
+    }
+    for variable, path in paths.items():
+        monkeypatch.setenv(variable, str(path))
+        if hasattr(constants, variable):
+            monkeypatch.setattr(constants, variable, str(path))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(paths["HF_HOME"] / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(paths["HF_HOME"] / "stored_tokens"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    return root
 
 
 @pytest.fixture(autouse=True)

@@ -3,10 +3,13 @@
 It speaks the parts of the Hub protocol that downloads and commits use, on
 127.0.0.1 only, from a bounded pool of threads:
 
-- ``HEAD``/``GET /{repo}/resolve/{revision}/{path}``: ``X-Repo-Commit``, ``ETag``
-  (the content's sha256, as the Hub gives LFS files), ``Content-Length``, byte
-  ranges (the client resumes interrupted downloads), and the Hub's
-  ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound) on 404.
+- ``HEAD``/``GET /{repo}/resolve/{revision}/{path}``: ``X-Repo-Commit``, the
+  hashes the Hub announces (an LFS file: ``X-Linked-Etag`` = its sha256 and
+  ``ETag`` = the git id of its pointer; a file kept in git: ``ETag`` = its git
+  blob sha1), ``Content-Length``, byte ranges (the client resumes interrupted
+  downloads), and the Hub's ``X-Error-Code`` (RepoNotFound, RevisionNotFound,
+  EntryNotFound) on 404. Which files are LFS follows the Hub's default
+  ``.gitattributes``: weights and archives by extension, anything over 10 MB.
 - ``GET /api/models/{repo}/revision/{revision}`` and ``.../tree/{revision}``.
 - ``POST /api/repos/create``, ``POST /api/models/{repo}/preupload/{revision}``
   (every file is uploaded "regular": base64 inside the commit),
@@ -50,6 +53,35 @@ API_PREUPLOAD = re.compile(rf"^/api/models/{REPO}/preupload/(?P<revision>[^/]+)$
 API_COMMIT = re.compile(rf"^/api/models/{REPO}/commit/(?P<revision>[^/]+)$")
 PLAIN_FILE = re.compile(r"^/files/(?P<path>.+)$")
 SHA1 = re.compile(r"^[0-9a-f]{40}$")
+LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".pickle", ".pkl", ".ckpt", ".onnx", ".zip")
+LFS_MIN_SIZE = 10 * 1024 * 1024
+
+
+def is_lfs(path: str, content: bytes) -> bool:
+    """Whether the Hub would keep this file in LFS (its default .gitattributes)."""
+    return path.endswith(LFS_SUFFIXES) or len(content) > LFS_MIN_SIZE
+
+
+def git_blob_id(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def lfs_pointer(content: bytes) -> bytes:
+    return (
+        "version https://git-lfs.github.com/spec/v1\n"
+        f"oid sha256:{hashlib.sha256(content).hexdigest()}\nsize {len(content)}\n"
+    ).encode()
+
+
+def announced_hashes(path: str, content: bytes) -> dict[str, str]:
+    """The headers the Hub sends for a file: what huggingface_hub names the cached blob by."""
+    if is_lfs(path, content):
+        return {
+            "X-Linked-Etag": f'"{hashlib.sha256(content).hexdigest()}"',
+            "X-Linked-Size": str(len(content)),
+            "ETag": f'"{git_blob_id(lfs_pointer(content))}"',
+        }
+    return {"ETag": f'"{git_blob_id(content)}"'}
 
 
 @dataclass
@@ -299,11 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
             code = "EntryNotFound" if fault == "404" else None
             self._error(int(fault), code, f"injected {fault}", **headers)
             return
-        headers = {
-            **headers,
-            "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
-            "Accept-Ranges": "bytes",
-        }
+        headers = {**headers, **announced_hashes(path, content), "Accept-Ranges": "bytes"}
         if fault == "corrupt":
             content = bytes(byte ^ 0xFF for byte in content[:64]) + content[64:]
         if fault == "slow":
@@ -348,12 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
             snapshot = dict(repo.commits[sha])
         prefix = match.get("path") or ""
         entries = [
-            {
-                "type": "file",
-                "path": path,
-                "size": len(content),
-                "oid": hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest(),
-            }
+            _tree_entry(path, content)
             for path, content in sorted(snapshot.items())
             if path.startswith(prefix)
         ]
@@ -426,6 +449,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "pullRequestUrl": None,
             }
         )
+
+
+def _tree_entry(path: str, content: bytes) -> dict[str, Any]:
+    if not is_lfs(path, content):
+        return {"type": "file", "path": path, "size": len(content), "oid": git_blob_id(content)}
+    lfs = {"oid": hashlib.sha256(content).hexdigest(), "size": len(content)}
+    pointer = git_blob_id(lfs_pointer(content))
+    return {"type": "file", "path": path, "size": len(content), "oid": pointer, "lfs": lfs}
 
 
 def _range_start(header: str | None) -> int:

@@ -66,6 +66,14 @@ def test_list_shows_every_model_and_filters():
         assert 0 < len(filtered) < len(cards), pattern
 
 
+def test_list_with_an_unknown_task_fails_and_names_the_known_tasks():
+    result = run("list", "--task", "video", "--json")
+
+    assert result.returncode == 1 and result.stdout == ""
+    assert "unknown task 'video'" in result.stderr
+    assert "video-classification" in result.stderr and "object-detection" in result.stderr
+
+
 def test_info_resolves_aliases_and_prints_the_card():
     name = FIRST_CARD.aliases[0] if FIRST_CARD.aliases else FIRST_CARD.name
     result = run("info", name, "--json")
@@ -104,8 +112,8 @@ def test_card_validate_reports_each_invalid_file(tmp_path):
 
     assert result.returncode == 1
     assert f"ok: {good}" in result.stdout
-    assert f"invalid: {bad}: architecture: Field required" in result.stderr
-    assert "1 of 2 cards are invalid" in result.stderr
+    assert f"invalid: {bad}: architecture: Field required" in result.stdout
+    assert result.stderr == "Error: 1 of 2 cards are invalid\n"
 
 
 def test_card_render_into_a_folder_that_does_not_exist_yet_creates_it(tmp_path):

@@ -46,7 +46,16 @@ def test_patterns_task_and_architecture_filter_the_listing(toy_plugin):
     assert [c.name for c in registry.cards("toy-d*")] == ["toy-detector"]
     assert [c.name for c in registry.cards("toy")] == ["toy-small"]  # matched by alias
     assert [c.name for c in registry.cards(task="object-detection")] == ["toy-detector"]
-    assert registry.cards(architecture="other") == []
+    assert [c.name for c in registry.cards(architecture="toy")] == ["toy-detector", "toy-small"]
+
+
+def test_an_unknown_task_or_architecture_filter_is_an_error_listing_the_known_ones(toy_plugin):
+    registry = registry_of(toy=toy_plugin, cards=cards_plugin("cards", card_data()))
+
+    with pytest.raises(zoo.UnknownNameError, match=r"unknown task 'video'.*video-classification"):
+        registry.cards(task="video")
+    with pytest.raises(zoo.UnknownNameError, match=r"unknown architecture 'tyo'.*known.*: toy"):
+        registry.cards(architecture="tyo")
 
 
 def test_a_plugin_whose_hook_raises_is_reported_and_the_rest_works(toy_plugin):

@@ -262,8 +262,8 @@ def test_torchvision_pickle_enters_through_zoo_convert(torchvision_resnext50, tm
     card = Card.from_data({**published, "config": RESNEXT50_32X4D, "parameters": 25_028_904})
     checkpoint = tmp_path / "resnext50_32x4d-old.pth"
     torch.save(without_batch_counters(upstream.state_dict()), checkpoint)
-    folder = convert(card, [checkpoint], tmp_path / "converted")
-    model = zoo.load(card, weights=folder / MODEL_FILE)
+    converted = convert(card, [checkpoint], tmp_path / "converted")
+    model = zoo.load(card, weights=converted.path / MODEL_FILE)
     x = image()
     with torch.inference_mode():
         assert relative_difference(model(x), upstream(x)) <= TOLERANCE

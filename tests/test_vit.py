@@ -146,6 +146,25 @@ def test_transformers_parity_small(tmp_path: Path, depth: int) -> None:
         assert_parity(model(x), upstream(pixel_values=x).logits, f"transformers depth {depth}")
 
 
+def test_a_transformers_5_state_dict_saved_with_torch_save_converts_with_parity(
+    tmp_path: Path,
+) -> None:
+    """transformers 5 names its modules layers.N.attention.q_proj, ... in memory; files differ."""
+    config = {**TINY, "layer_norm_eps": 1e-12}
+    upstream = transformers_model(tmp_path, config)
+    torch.save(upstream.state_dict(), tmp_path / "vit.pth")
+    state = zoo.weights.read_checkpoint(tmp_path / "vit.pth")
+    assert any(".attention.q_proj." in key for key in state)  # the naming under test
+    save_file(state, tmp_path / "in-memory-names.safetensors")
+
+    model = zoo.build(
+        "vit", config, weights=tmp_path / "in-memory-names.safetensors", layout="transformers"
+    ).eval()
+    x = images(config)
+    with torch.no_grad():
+        assert_parity(model(x), upstream(pixel_values=x).logits, "transformers 5 names")
+
+
 def test_layer_norm_eps_is_honoured(tmp_path: Path) -> None:
     """With tiny activations the eps matters: the wrong one must visibly break parity."""
     config = {**TINY, "layer_norm_eps": 1e-2}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import subprocess
 import sys
 import types
@@ -119,6 +120,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LoopbackHub:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("ZOO_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("HF_TOKEN", "hf_loopback")  # zoo push asks for one before it sends
     yield server
     server.stop()
 
@@ -222,6 +224,10 @@ def assert_state(model: torch.nn.Module, expected: dict[str, torch.Tensor]) -> N
         assert torch.equal(state[key], value), key
 
 
+def hub_url(hub: LoopbackHub, repo: str, filename: str, revision: str = "main") -> str:
+    return f"{hub.endpoint}/{repo}/resolve/{revision}/{filename}"
+
+
 def publish_model(hub: LoopbackHub, repo: str = "org/tiny", seed: int = 0, **kw: Any) -> str:
     content = save_bytes(zoo_state(seed))
     hub.commit(repo, {MODEL: content}, **kw)
@@ -241,7 +247,8 @@ def test_first_download_then_cached_offline_without_rehash(tiny, hub, monkeypatc
     assert hub.downloads(MODEL) == 1
 
     go_offline(hub, monkeypatch)
-    monkeypatch.setattr("zoo.weights.sha256_of", _must_not_hash)
+    monkeypatch.setattr("zoo.weights.integrity.sha256_of", _must_not_hash)
+    monkeypatch.setitem(zoo.weights.integrity.HASHERS, "sha256", _must_not_hash)
     again = zoo.load("tiny-model", registry=registry, dtype=torch.float64)
     assert again[0].weight.dtype == torch.float64
     assert torch.equal(again[0].weight.float(), zoo_state(0)["0.weight"])
@@ -254,9 +261,15 @@ def _must_not_hash(path: Path) -> str:
 def test_offline_and_not_cached_is_a_clear_error(tiny, hub, monkeypatch):
     publish_model(hub)
     registry = registry_with(card_data({"repo_id": "org/tiny"}))
+    url = hub_url(hub, "org/tiny", MODEL)
     go_offline(hub, monkeypatch)
-    with pytest.raises(WeightsError, match=r"not in the local cache.*HF_HUB_OFFLINE.*zoo pull"):
+    with pytest.raises(WeightsError) as error:
         zoo.load("tiny-model", registry=registry)
+
+    message = str(error.value)
+    assert f"{url} is not in the local cache" in message
+    assert "HF_HUB_OFFLINE is set; unset HF_HUB_OFFLINE" in message
+    assert "weights=FILE" in message and "zoo pull" not in message  # advice, not a loop
 
 
 def test_revision_pin_loads_that_commit(tiny, hub):
@@ -379,7 +392,7 @@ def test_pickle_origin_offline_and_not_converted(tiny, hub, monkeypatch):
     url = hub.add_plain_file("tiny.pth", pickled(upstream_state(0)))
     registry = registry_with(card_data({"url": url, "format": "pickle", "layout": "upstream"}))
     go_offline(hub, monkeypatch)
-    with pytest.raises(WeightsError, match=r"HF_HUB_OFFLINE.*zoo pull tiny-model"):
+    with pytest.raises(WeightsError, match=rf"{re.escape(url)} is not in the local cache.*OFFLINE"):
         zoo.load("tiny-model", registry=registry)
 
 
@@ -479,7 +492,8 @@ def test_convert_push_then_load_from_hf_hub(tiny, hub, tmp_path):
     registry = registry_with(
         card_data({"url": "https://example.org/x.pth", "format": "pickle", "layout": "upstream"})
     )
-    folder = publish.convert("tiny-model", [checkpoint], tmp_path / "out", registry=registry)
+    result = publish.convert("tiny-model", [checkpoint], tmp_path / "out", registry=registry)
+    folder = Path(result.folder)
     assert sorted(p.name for p in folder.iterdir()) == [
         "README.md",
         "card.yaml",
@@ -501,7 +515,8 @@ def test_push_refuses_a_folder_whose_weights_changed(tiny, hub, tmp_path):
     checkpoint = tmp_path / "zoo.safetensors"
     checkpoint.write_bytes(save_bytes(zoo_state(0)))
     registry = registry_with(card_data([]))
-    folder = publish.convert("tiny-model", [checkpoint], tmp_path / "out", registry=registry)
+    result = publish.convert("tiny-model", [checkpoint], tmp_path / "out", registry=registry)
+    folder = Path(result.folder)
     (folder / MODEL).write_bytes(save_bytes(zoo_state(1)))
     with pytest.raises(WeightsError, match="sha256 mismatch"):
         publish.push(folder, "someone/tiny-zoo")

@@ -18,6 +18,7 @@ from zoo.errors import (
     UnknownNameError,
     WeightsError,
     ZooError,
+    ZooWarning,
 )
 from zoo.hookspecs import hookimpl
 from zoo.loading import build, load
@@ -34,6 +35,7 @@ __all__ = [
     "WeightsError",
     "ZooError",
     "ZooPluginWarning",
+    "ZooWarning",
     "build",
     "card",
     "hookimpl",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoo.errors import ConfigError, PluginError, WeightsError, describe_validation_error
 
 IMPORT_STRING = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
 NAME = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -120,24 +122,38 @@ class Architecture(BaseModel):
     summary: str = ""
 
     def validate_config(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:
+        """The config as the architecture's model; a refusal is a ConfigError naming each field."""
         if isinstance(values, self.config):
             return values
         if isinstance(values, BaseModel):
             values = values.model_dump()
-        return self.config.model_validate(values or {})
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(
+                f"config for architecture {self.name!r} must be a mapping, "
+                f"found {type(values).__name__}"
+            )
+        try:
+            return self.config.model_validate(values or {})
+        except ValidationError as error:
+            problems = describe_validation_error(error, prefix="config.")
+            raise ConfigError(f"architecture {self.name!r}: {problems}") from None
 
     def resolve_builder(self) -> Any:
-        return import_string(self.builder)
+        return import_string(self.builder, f"the builder of architecture {self.name!r}")
 
-    def resolve_converter(self, layout: str) -> Any:
-        try:
-            return import_string(self.converters[layout])
-        except KeyError:
-            known = ", ".join(sorted(["zoo", *self.converters])) or "zoo"
-            raise ValueError(
+    def check_layout(self, layout: str) -> None:
+        """Raise unless ``layout`` is ``"zoo"`` or one this architecture converts from."""
+        if layout != "zoo" and layout not in self.converters:
+            known = ", ".join(sorted(["zoo", *self.converters]))
+            raise WeightsError(
                 f"architecture {self.name!r} has no converter for layout {layout!r}; "
                 f"known layouts: {known}"
-            ) from None
+            )
+
+    def resolve_converter(self, layout: str) -> Any:
+        self.check_layout(layout)
+        spec = self.converters[layout]
+        return import_string(spec, f"the {layout!r} converter of architecture {self.name!r}")
 
 
 def submodule(model: Any, path: str) -> Any:
@@ -155,10 +171,20 @@ def submodule(model: Any, path: str) -> Any:
     return target
 
 
-def import_string(spec: str) -> Any:
-    """Import ``"package.module:attr.sub"`` and return the attribute."""
+def import_string(spec: str, role: str = "") -> Any:
+    """Import ``"package.module:attr.sub"`` and return the attribute.
+
+    A plugin's missing module or attribute is a :class:`PluginError` naming
+    ``role``, so it reaches a user as one line, not as a traceback.
+    """
     module_name, _, qualname = spec.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except Exception as error:  # a plugin's module may fail to import in any way
+        what = role or repr(spec)
+        raise PluginError(
+            f"cannot import {what} ({spec}): {type(error).__name__}: {error}"
+        ) from error
     return target

@@ -13,6 +13,7 @@ from importlib.resources.abc import Traversable
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal, Self
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -25,7 +26,7 @@ from pydantic import (
 )
 
 from zoo.architecture import NAME
-from zoo.errors import CardError
+from zoo.errors import CardError, UnknownNameError, describe_validation_error, one_line
 from zoo.labels import available_label_sets, load_label_set
 
 Task = Literal[
@@ -36,6 +37,20 @@ Task = Literal[
     "video-forecasting",
 ]
 SHA256 = r"^[0-9a-f]{64}$"
+Integrity = Literal["sha256", "hash-in-url", "hub-lfs", "first-use"]
+INTEGRITY_MEANING: dict[str, str] = {
+    "sha256": "the file's sha256 is compared with the card's",
+    "hash-in-url": "the URL's file name carries the first hex digits of the file's sha256 "
+    "(torchvision's convention), checked as torch.hub's check_hash does",
+    "hub-lfs": "the file's hash is compared with the one the Hub announces for it (the LFS "
+    "sha256, or the git blob sha1 of a small file); a full integrity check when the revision "
+    "is a commit, a check against corruption in transit or on disk when it is a branch or tag",
+    "first-use": "nothing to check against: the first download's sha256 is recorded and a "
+    "later file that differs is refused",
+}
+# torch.hub's HASH_REGEX; zoo asks for 8 digits or more so that "-1." or "-v2." is not a hash.
+HASH_IN_URL = re.compile(r"-([a-f0-9]*)\.")
+MIN_HASH_PREFIX = 8
 AXES = {"N": "batch", "C": "channels", "T": "frames", "H": "height", "W": "width"}
 
 
@@ -129,6 +144,11 @@ class Weights(Strict):
         default="",
         description="prepended to this part's converted keys, for models assembled from parts",
     )
+    integrity: Integrity | None = Field(
+        default=None,
+        description="how the file is verified (see INTEGRITY_MEANING); follows from the source "
+        "and sha256, and a card that states it must state what applies",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -138,7 +158,31 @@ class Weights(Strict):
                 "give exactly one weights source of repo_id, url or bundled, "
                 f"found {given or 'none'}"
             )
+        if self.integrity is not None and self.integrity != self.verification():
+            raise ValueError(
+                f"integrity {self.integrity!r} does not apply to this source: "
+                f"{self.verification()!r} does ({INTEGRITY_MEANING[self.verification()]})"
+            )
         return self
+
+    @property
+    def url_hash_prefix(self) -> str | None:
+        """The sha256 prefix in the URL's file name (``x-8ba56ff5.pth``), as torch.hub finds it."""
+        if self.url is None:
+            return None
+        name = urlsplit(self.url).path.rsplit("/", 1)[-1]
+        found = HASH_IN_URL.search(name)
+        return found.group(1) if found and len(found.group(1)) >= MIN_HASH_PREFIX else None
+
+    def verification(self) -> Integrity:
+        """The strongest check that applies to this file: the card's own hash first."""
+        if self.sha256 is not None:
+            return "sha256"
+        if self.repo_id is not None:
+            return "hub-lfs"
+        if self.url_hash_prefix is not None:
+            return "hash-in-url"
+        return "first-use"
 
 
 class Metric(Strict):
@@ -153,6 +197,14 @@ class Metric(Strict):
 class Paper(Strict):
     title: str
     url: str = Field(pattern=r"^https?://\S+$")
+
+
+class CardCheck(BaseModel):
+    """The verdict on one card file: valid, or the one-line reason it is not."""
+
+    file: str
+    valid: bool
+    problem: str | None = None
 
 
 class Card(Strict):
@@ -208,8 +260,15 @@ class Card(Strict):
         path = source if isinstance(source, Traversable) else Path(source)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise CardError(f"{path}: cannot read card: {error}") from error
+        except UnicodeDecodeError as error:
+            raise CardError(
+                f"{path}: not a YAML card: not UTF-8 text (byte {error.start} is "
+                f"{error.object[error.start : error.start + 1]!r})"
+            ) from None
+        except yaml.YAMLError as error:
+            raise CardError(f"{path}: not valid YAML: {one_line(str(error))}") from None
+        except OSError as error:
+            raise CardError(f"{path}: cannot read card: {error.strerror or error}") from None
         return cls.from_data(data, origin=str(path))
 
     @classmethod
@@ -239,15 +298,7 @@ class Card(Strict):
         for spec in self.inputs:
             if spec.name == name:
                 return spec
-        raise KeyError(f"card {self.name!r} has no input {name!r}")
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """One line per problem: ``field.path: message (found: value)``."""
-    lines = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(card)"
-        found = problem.get("input")
-        shown = "" if isinstance(found, dict) else f" (found: {found!r})"
-        lines.append(f"{where}: {problem['msg']}{shown}")
-    return "; ".join(lines)
+        known = ", ".join(spec.name for spec in self.inputs)
+        raise UnknownNameError(
+            "input", name, [], hint=f" of card {self.name!r} (its inputs: {known})"
+        )

@@ -1,18 +1,39 @@
-"""The errors zoo raises. Each message names what was expected and what was found."""
+"""The errors zoo raises. Each message names what was expected and what was found.
+
+Every class derives from :class:`ZooError`, so the CLI turns any of them into one
+line on stderr; anything else reaching a user is a bug.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class ZooError(Exception):
     """Base class of every error zoo raises on purpose."""
 
 
-class UnknownNameError(ZooError, KeyError):
-    """A model, alias or architecture name that nothing registered."""
+class ZooPluginWarning(UserWarning):
+    """A plugin failed to import, raised in a hook, or registered something invalid or taken."""
 
-    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
-        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown {kind} {name!r}{hint} (`zoo list` shows every {kind})")
+
+class ZooWarning(UserWarning):
+    """Something zoo carried on through but a user should know: an unwritable cache, a file
+    trusted on first use because its card has no hash."""
+
+
+class UnknownNameError(ZooError, KeyError):
+    """A model, alias, architecture or task name that nothing registered."""
+
+    def __init__(self, kind: str, name: str, suggestions: list[str], hint: str = "") -> None:
+        did_you_mean = (
+            f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        )
+        hint = hint or f" (`zoo list` shows every {kind})"
+        super().__init__(f"unknown {kind} {name!r}{did_you_mean}{hint}")
         self.name = name
         self.suggestions = suggestions
 
@@ -36,13 +57,71 @@ class AmbiguousNameError(ZooError, KeyError):
         return str(self.args[0])
 
 
+class DisabledPluginError(UnknownNameError):
+    """A name of a plugin the environment turned off (ZOO_PLUGINS, ZOO_DISABLE_PLUGINS)."""
+
+    def __init__(self, kind: str, name: str, plugin: str, variable: str) -> None:
+        ZooError.__init__(
+            self,
+            f"{kind} {name!r} belongs to plugin {plugin!r}, which is disabled by {variable}; "
+            f"enable it to use {name!r}",
+        )
+        self.name = name
+        self.suggestions = []
+        self.plugin = plugin
+
+
 class CardError(ZooError, ValueError):
     """A model card that does not validate; the message carries the file and field path."""
+
+
+class ConfigError(ZooError, ValueError):
+    """An architecture config that its pydantic model refuses; the message names each field."""
 
 
 class WeightsError(ZooError, ValueError):
     """Weights that cannot be used: wrong hash, corrupt file, keys or shapes that do not match."""
 
 
+class PluginError(ZooError, RuntimeError):
+    """A plugin's own code (builder, converter) failed; the message names the plugin's function."""
+
+
+class CacheError(ZooError, OSError):
+    """The zoo cache (``ZOO_CACHE``) cannot be used for what was asked: not a folder, read-only."""
+
+
+class OutputError(ZooError, OSError):
+    """An output path that cannot be written, or a folder that would lose the user's files."""
+
+
+class PublishError(ZooError, RuntimeError):
+    """Publishing to the Hub failed, or cannot start: no token, no network, refused."""
+
+
+class ArgumentError(ZooError, ValueError):
+    """An argument of the wrong kind or form, e.g. ``zoo.load(None)`` or ``"hf-hub:"``."""
+
+
 class ScaffoldError(ZooError, ValueError):
     """A plugin skeleton that cannot be written: a bad name, a taken name, a folder in the way."""
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """One line for all problems: ``field.path: message (found: value); ...``.
+
+    ``prefix`` places the paths inside a larger document (``"config."``).
+    """
+    lines = []
+    for problem in error.errors():
+        path = ".".join(str(part) for part in problem["loc"])
+        where = f"{prefix}{path}" if path else (prefix.rstrip(".") or "(card)")
+        found = problem.get("input")
+        shown = "" if isinstance(found, dict) else f" (found: {found!r})"
+        lines.append(f"{where}: {problem['msg']}{shown}")
+    return one_line("; ".join(lines))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) as one space."""
+    return " ".join(str(text).split())

@@ -8,6 +8,8 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
+from zoo.errors import UnknownNameError
+
 
 @cache
 def available_label_sets() -> frozenset[str]:
@@ -26,7 +28,6 @@ def _read(name: str) -> tuple[str, ...]:
 def load_label_set(name: str) -> list[str]:
     """The class names of a shipped label set, index i being class i."""
     if name not in available_label_sets():
-        raise KeyError(
-            f"unknown label set {name!r}; shipped sets: {', '.join(sorted(available_label_sets()))}"
-        )
+        shipped = ", ".join(sorted(available_label_sets()))
+        raise UnknownNameError("label set", name, [], hint=f"; shipped sets: {shipped}")
     return list(_read(name))

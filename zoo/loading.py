@@ -2,7 +2,9 @@
 
 With weights, the model is built on the meta device and its parameters are the
 tensors read from the memory-mapped safetensors file (``assign=True``): no
-random initialisation and one copy of the weights in memory.
+random initialisation and one copy of the weights in memory. Floating-point
+tensors take the architecture's dtype (or ``dtype=``), whatever the file
+stores, so a float16 file does not silently make a float16 model.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ from pydantic import BaseModel
 from zoo import weights as weight_store
 from zoo.architecture import Architecture
 from zoo.cards import Card
-from zoo.errors import WeightsError
+from zoo.errors import ArgumentError, PluginError, WeightsError, ZooError
 from zoo.registry import Registry, default_registry
-from zoo.weights import WeightsFile, convert_state_dict, merge_parts, read_state_dict
+from zoo.weights import (
+    HF_HUB_PREFIX,
+    WeightsFile,
+    convert_state_dict,
+    merge_parts,
+    read_state_dict,
+)
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-HF_HUB_PREFIX = "hf-hub:"
 
 
 def build(
@@ -42,12 +48,18 @@ def build(
 
     ``layout`` names the key layout of ``weights`` (``"zoo"`` or one of the
     architecture's converters, such as ``"timm"``), converted in memory.
+
+    The model is returned in **training mode**, as a freshly made ``nn.Module``
+    (and timm's ``create_model``) is, because ``build`` is the entry point for
+    training and fine-tuning; call ``.eval()`` before inference.
+    :func:`load` returns eval mode instead.
     """
     if isinstance(architecture, str):
         architecture = (registry or default_registry()).architecture(architecture)
     validated = architecture.validate_config(config)
     parts = [] if weights is None else [WeightsFile(Path(weights), layout)]
-    return _place(_build_from_parts(architecture, validated, parts), device, dtype)
+    model = _build_from_parts(architecture, validated, parts, dtype)
+    return _place(model, device, dtype).train()
 
 
 def load(
@@ -66,11 +78,17 @@ def load(
     ``layout`` (default ``"zoo"``). ``"hf-hub:org/repo[@revision]"`` loads a
     repository that holds a zoo card (README.md) and ``model.safetensors``.
     Otherwise every weights part of the card is fetched (once), verified,
-    converted from its layout and put under its prefix. The model is returned
-    in eval mode.
+    converted from its layout and put under its prefix.
+
+    The model is returned in **eval mode**, ready for inference, as
+    transformers' ``from_pretrained`` does; :func:`build` returns training mode.
     """
+    if not isinstance(name, str | Card):
+        raise ArgumentError(
+            f"zoo.load expects a model name (str) or a zoo.Card, found {type(name).__name__}"
+        )
     if layout is not None and weights is None:
-        raise ValueError(
+        raise ArgumentError(
             f"layout={layout!r} describes a weights= file; the card's own weights carry "
             "their layout"
         )
@@ -91,8 +109,9 @@ def load(
     elif hub_weights is not None:
         parts = [hub_weights]
     else:
-        parts = weight_store.fetch(card, architecture)
-    model = _build_from_parts(architecture, config, parts)
+        version = registry.plugin_version(architecture)
+        parts = weight_store.fetch(card, architecture, plugin_version=version)
+    model = _build_from_parts(architecture, config, parts, dtype)
     return _place(model, device, dtype).eval()
 
 
@@ -103,7 +122,21 @@ def empty_model(
     import torch
 
     with torch.device("meta"):
-        return architecture.resolve_builder()(architecture.validate_config(config))
+        return run_builder(architecture, architecture.validate_config(config))
+
+
+def run_builder(architecture: Architecture, config: BaseModel) -> nn.Module:
+    """The plugin's builder; whatever it raises becomes one PluginError naming it."""
+    builder = architecture.resolve_builder()
+    try:
+        return builder(config)
+    except ZooError:
+        raise
+    except Exception as error:  # the plugin's builder may fail in any way
+        raise PluginError(
+            f"the builder of architecture {architecture.name!r} ({architecture.builder}) "
+            f"failed: {type(error).__name__}: {error}"
+        ) from error
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -140,11 +173,14 @@ def assign_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origi
 
 
 def _build_from_parts(
-    architecture: Architecture, config: BaseModel, parts: list[WeightsFile]
+    architecture: Architecture,
+    config: BaseModel,
+    parts: list[WeightsFile],
+    dtype: torch.dtype | None = None,
 ) -> nn.Module:
     """Without parts, the builder's own init; with parts, meta build + strict assignment."""
     if not parts:
-        return architecture.resolve_builder()(config)
+        return run_builder(architecture, config)
     converted = []
     for part in parts:
         state = read_state_dict(part.path)
@@ -154,8 +190,30 @@ def _build_from_parts(
         )
     model = empty_model(architecture, config)
     names = ", ".join(f"{part.path.name} (layout {part.layout!r})" for part in parts)
-    assign_state_dict(model, merge_parts(converted), origin=names)
+    state = _floats_as(merge_parts(converted), model.state_dict(), dtype)
+    assign_state_dict(model, state, origin=names)
     return model
+
+
+def _floats_as(
+    state: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+    dtype: torch.dtype | None,
+) -> dict[str, torch.Tensor]:
+    """Floating-point tensors in ``dtype``, else in the dtype the architecture built them in.
+
+    Tensors already in that dtype stay the memory-mapped ones; only the others
+    are copied. Non-float tensors (counters, indices) are left as they are.
+    """
+    result = {}
+    for key, tensor in state.items():
+        reference = expected.get(key)
+        wanted = dtype if dtype is not None else getattr(reference, "dtype", None)
+        floats = reference is not None and reference.is_floating_point()
+        if floats and tensor.is_floating_point() and wanted is not None and tensor.dtype != wanted:
+            tensor = tensor.to(wanted)
+        result[key] = tensor
+    return result
 
 
 def _place(model: nn.Module, device: Any, dtype: Any) -> nn.Module:

@@ -6,42 +6,41 @@ isolated: an import error, a hook that raises, an invalid card or a name taken
 twice is recorded in that plugin's :class:`PluginReport`, warned about once, and
 the rest of the zoo keeps working.
 
-Environment control, read when the registry is first built:
-
-``ZOO_PLUGINS``
-    Comma-separated allowlist of plugin (entry-point) names. Set but empty: load none.
-``ZOO_DISABLE_PLUGINS``
-    Comma-separated blocklist, applied after the allowlist.
+Plugins are turned on and off by ``ZOO_PLUGINS`` and ``ZOO_DISABLE_PLUGINS``
+(:mod:`zoo.selection`), read when the registry is first built. A model or
+architecture of a plugin turned off this way is reported as such, not as unknown.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-import os
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from os import PathLike
-from typing import Any
+from typing import Any, get_args
 
 import pluggy
-from pydantic import ValidationError
 
 from zoo import hookspecs
 from zoo.architecture import Architecture
-from zoo.cards import Card, describe_validation_error
-from zoo.errors import AmbiguousNameError, CardError, UnknownNameError
+from zoo.cards import Card, CardCheck, Task
+from zoo.errors import (
+    AmbiguousNameError,
+    CardError,
+    ConfigError,
+    DisabledPluginError,
+    UnknownNameError,
+    ZooPluginWarning,
+)
+from zoo.selection import disabled_by, plugin_enabled, warn_about_unknown_selection
 
 QUALIFIER = ":"
-
-
-class ZooPluginWarning(UserWarning):
-    """A plugin failed to import, raised in a hook, or registered something invalid or taken."""
 
 
 @dataclass
@@ -70,19 +69,6 @@ class Entry:
     item: Any
 
 
-def _names_from_env(variable: str) -> set[str] | None:
-    value = os.environ.get(variable)
-    if value is None:
-        return None
-    return {name.strip() for name in value.split(",") if name.strip()}
-
-
-def plugin_enabled(name: str) -> bool:
-    allowed = _names_from_env("ZOO_PLUGINS")
-    denied = _names_from_env("ZOO_DISABLE_PLUGINS") or set()
-    return (allowed is None or name in allowed) and name not in denied
-
-
 def new_plugin_manager() -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
@@ -96,9 +82,15 @@ class Registry:
     objects directly (tests, notebooks) with ``Registry.from_plugins({...})``.
     """
 
-    def __init__(self, manager: pluggy.PluginManager, reports: dict[str, PluginReport]) -> None:
+    def __init__(
+        self,
+        manager: pluggy.PluginManager,
+        reports: dict[str, PluginReport],
+        disabled: dict[str, EntryPoint] | None = None,
+    ) -> None:
         self.manager = manager
         self.reports = reports
+        self.disabled = disabled or {}
         self._architectures: dict[str, list[Entry]] = defaultdict(list)
         self._cards: dict[str, list[Entry]] = defaultdict(list)
         self._collect_architectures()
@@ -110,7 +102,10 @@ class Registry:
     def from_entry_points(cls) -> Registry:
         manager = new_plugin_manager()
         reports: dict[str, PluginReport] = {}
-        for point in sorted(entry_points(group=hookspecs.PROJECT), key=lambda ep: ep.name):
+        disabled: dict[str, EntryPoint] = {}
+        points = sorted(entry_points(group=hookspecs.PROJECT), key=lambda ep: ep.name)
+        warn_about_unknown_selection({point.name for point in points})
+        for point in points:
             report = PluginReport(
                 name=point.name,
                 module=point.value,
@@ -126,6 +121,7 @@ class Registry:
             reports[point.name] = report
             if not plugin_enabled(point.name):
                 report.status = "disabled"
+                disabled[point.name] = point
                 continue
             try:
                 plugin = point.load()
@@ -136,7 +132,7 @@ class Registry:
                 report.errors.append(f"import failed: {type(error).__name__}: {error}")
                 continue
             _register(manager, plugin, report)
-        return cls(manager, reports)
+        return cls(manager, reports, disabled)
 
     @classmethod
     def from_plugins(cls, plugins: dict[str, object]) -> Registry:
@@ -171,12 +167,25 @@ class Registry:
                 self._architectures[item.name].append(Entry(plugin, item))
                 self.reports[plugin].architectures.append(item.name)
 
+    def check_files(self, files: list[str | PathLike[str]]) -> list[CardCheck]:
+        """Every card file checked as a plugin's would be; one file's failure stops nothing."""
+        checks = []
+        for file in files:
+            try:
+                self.check_card(Card.from_yaml(file))
+            except CardError as error:
+                problem = str(error).removeprefix(f"{file}: ")
+                checks.append(CardCheck(file=str(file), valid=False, problem=problem))
+            else:
+                checks.append(CardCheck(file=str(file), valid=True))
+        return checks
+
     def _collect_cards(self) -> None:
         for plugin, items in self._results("zoo_cards"):
             for source in items:
                 try:
                     card = _as_card(source)
-                    self._check_architecture(card)
+                    self.check_card(card)
                 except CardError as error:
                     self.reports[plugin].errors.append(f"invalid card: {error}")
                     continue
@@ -184,17 +193,17 @@ class Registry:
                     self._cards[name].append(Entry(plugin, card))
                 self.reports[plugin].cards.append(card.name)
 
-    def _check_architecture(self, card: Card) -> None:
-        """A card must name a registered architecture and fit its config model."""
+    def check_card(self, card: Card) -> None:
+        """Raise CardError unless ``card`` names a registered architecture and fits its config.
+
+        The registry runs this on every card it registers, and ``zoo card
+        validate`` runs it on files, so both accept and refuse the same cards
+        with the same message.
+        """
         try:
-            architecture = self.architecture(card.architecture)
-        except (UnknownNameError, AmbiguousNameError) as error:
+            self.architecture(card.architecture).validate_config(card.config)
+        except (UnknownNameError, AmbiguousNameError, ConfigError) as error:
             raise CardError(f"card {card.name!r}: {error}") from None
-        try:
-            architecture.validate_config(card.config)
-        except ValidationError as error:
-            problems = describe_validation_error(error).replace("; ", "; config.")
-            raise CardError(f"card {card.name!r}: config.{problems}") from None
 
     def _check_collisions(self) -> None:
         for kind, table in (("architecture", self._architectures), ("model", self._cards)):
@@ -227,13 +236,33 @@ class Registry:
         if distinct:
             qualified = sorted(f"{entry.plugin}{QUALIFIER}{name}" for entry in distinct.values())
             raise AmbiguousNameError(kind, name, qualified)
+        owner = self._disabled_owner(kind, name)
+        if owner is not None:
+            raise DisabledPluginError(kind, name, owner, disabled_by(owner) or "the environment")
         raise UnknownNameError(kind, name, difflib.get_close_matches(name, list(table), n=3))
 
+    def _disabled_owner(self, kind: str, name: str) -> str | None:
+        """The disabled plugin that would register ``name``, asked only when a lookup fails."""
+        hook = "zoo_architectures" if kind == "architecture" else "zoo_cards"
+        for plugin_name, point in sorted(self.disabled.items()):
+            if name in _names_provided(point, hook):
+                return plugin_name
+        return None
+
     def architecture(self, name: str) -> Architecture:
-        return self._lookup("architecture", self._architectures, name)
+        checked = _checked_name(name, "architecture")
+        return self._lookup("architecture", self._architectures, checked)
 
     def card(self, name: str) -> Card:
-        return self._lookup("model", self._cards, name)
+        return self._lookup("model", self._cards, _checked_name(name, "model"))
+
+    def plugin_version(self, architecture: Architecture) -> str | None:
+        """The installed version of the plugin that registered ``architecture``, if known."""
+        for entries in self._architectures.values():
+            for entry in entries:
+                if entry.item is architecture:
+                    return self.reports[entry.plugin].version
+        return None
 
     def architectures(self) -> list[Architecture]:
         return [entries[0].item for _, entries in sorted(self._architectures.items())]
@@ -245,10 +274,17 @@ class Registry:
         task: str | None = None,
         architecture: str | None = None,
     ) -> list[Card]:
-        """Every registered card once, filtered by fnmatch pattern (on name or alias)."""
+        """Every registered card once, filtered by fnmatch pattern (on name or alias).
+
+        An unknown ``task`` or ``architecture`` is an error listing the known
+        ones: a typo must not look like an empty zoo.
+        """
         unique = {
             id(entry.item): entry.item for entries in self._cards.values() for entry in entries
         }
+        _check_filter("task", task, set(get_args(Task)))
+        known_architectures = set(self._architectures) | {c.architecture for c in unique.values()}
+        _check_filter("architecture", architecture, known_architectures)
         selected = []
         for card in unique.values():
             names = (card.name, *card.aliases)
@@ -265,6 +301,41 @@ class Registry:
         """The plugins that registered ``name`` as an ``"architecture"`` or a ``"model"`` name."""
         table = self._architectures if kind == "architecture" else self._cards
         return sorted({entry.plugin for entry in table.get(name, [])})
+
+
+def _check_filter(kind: str, value: str | None, known: set[str]) -> None:
+    if value is not None and value not in known:
+        raise UnknownNameError(
+            kind,
+            value,
+            difflib.get_close_matches(value, sorted(known), n=3),
+            hint=f"; known {kind}s: {', '.join(sorted(known)) or 'none'}",
+        )
+
+
+def _checked_name(name: Any, kind: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise UnknownNameError(kind, str(name), [], hint=f" (a {kind} name is a non-empty string)")
+    return name
+
+
+def _names_provided(point: EntryPoint, hook: str) -> set[str]:
+    """Names a disabled plugin's hook would register; empty when anything in it fails."""
+    try:
+        items = list(getattr(point.load(), hook)() or ())
+    except (Exception, SystemExit):  # a disabled plugin may be disabled because it is broken
+        return set()
+    names: set[str] = set()
+    for item in items:
+        if isinstance(item, Architecture):
+            names.add(item.name)
+            continue
+        try:
+            card = _as_card(item)
+        except CardError:
+            continue
+        names.update((card.name, *card.aliases))
+    return names
 
 
 def _register(manager: pluggy.PluginManager, plugin: object, report: PluginReport) -> None:

@@ -17,6 +17,9 @@ from zoo_plugins.vit import ViTConfig
 
 TIMM_MARKER = "patch_embed.proj.weight"
 TRANSFORMERS_PREFIX = r"^(?:vit\.)?"  # ViTForImageClassification nests ViTModel under "vit."
+# Two namings of the same modules: the files on the Hub and save_pretrained (encoder.layer.N,
+# query/key/value, output.dense) and transformers 5's in-memory state_dict, which torch.save
+# writes (layers.N, q_proj/k_proj/v_proj/o_proj, mlp.fc1/fc2).
 TRANSFORMERS_RENAMES = [
     (r"embeddings\.cls_token$", "cls_token"),
     (r"embeddings\.position_embeddings$", "pos_embed"),
@@ -26,12 +29,18 @@ TRANSFORMERS_RENAMES = [
     (r"encoder\.layer\.(\d+)\.layernorm_after\.", r"blocks.\1.norm2."),
     (r"encoder\.layer\.(\d+)\.intermediate\.dense\.", r"blocks.\1.mlp.fc1."),
     (r"encoder\.layer\.(\d+)\.output\.dense\.", r"blocks.\1.mlp.fc2."),
+    (r"layers\.(\d+)\.attention\.o_proj\.", r"blocks.\1.attn.proj."),
+    (r"layers\.(\d+)\.layernorm_before\.", r"blocks.\1.norm1."),
+    (r"layers\.(\d+)\.layernorm_after\.", r"blocks.\1.norm2."),
+    (r"layers\.(\d+)\.mlp\.(fc1|fc2)\.", r"blocks.\1.mlp.\2."),
     (r"layernorm\.", "norm."),
 ]
 TRANSFORMERS_QKV = re.compile(
     TRANSFORMERS_PREFIX
-    + r"encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.(weight|bias)$"
+    + r"(?:encoder\.layer|layers)\.(\d+)\.attention\."
+    + r"(?:attention\.)?(query|key|value|q_proj|k_proj|v_proj)\.(weight|bias)$"
 )
+QKV_ROLES = {"q_proj": "query", "k_proj": "key", "v_proj": "value"}
 TRANSFORMERS_MARKER = re.compile(TRANSFORMERS_PREFIX + r"embeddings\.patch_embeddings\.")
 
 
@@ -48,7 +57,8 @@ def from_timm(state: dict[str, Tensor], config: ViTConfig) -> dict[str, Tensor]:
 
 
 def from_transformers(state: dict[str, Tensor], config: ViTConfig) -> dict[str, Tensor]:
-    """transformers' ViT checkpoint layout, as on the Hub and as ``save_pretrained`` writes it.
+    """transformers' ViT checkpoint layout, as on the Hub and as ``save_pretrained`` writes it,
+    or as ``torch.save(model.state_dict())`` writes it under transformers 5.
 
     Separate query/key/value projections are concatenated (in that order) into
     timm's fused ``qkv``; everything else is a rename. The classifier may sit at
@@ -64,7 +74,7 @@ def from_transformers(state: dict[str, Tensor], config: ViTConfig) -> dict[str, 
     for key, tensor in state.items():
         if match := TRANSFORMERS_QKV.match(key):
             layer, role, kind = match.groups()
-            projections.setdefault((layer, kind), {})[role] = tensor
+            projections.setdefault((layer, kind), {})[QKV_ROLES.get(role, role)] = tensor
         else:
             converted[_rename_transformers(key)] = tensor
     for (layer, kind), parts in sorted(projections.items()):

@@ -3,12 +3,18 @@
 Commands live one group per module (:mod:`zoo.cli.listing`, :mod:`zoo.cli.cards`,
 :mod:`zoo.cli.weights`, ...) and register themselves on :data:`main`. They only
 parse and print: the work happens in the library layers they call.
+
+Every failure a user can cause ends as ONE line on stderr and a non-zero exit:
+zoo's own errors through :func:`fails_cleanly`, click's usage errors through
+:class:`OneLineErrors`. Anything else reaching a user is a bug.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
@@ -16,44 +22,82 @@ from typing import Any
 
 import click
 
-from zoo.errors import ZooError
-from zoo.registry import ZooPluginWarning
+from zoo.errors import ZooError, ZooPluginWarning, ZooWarning, one_line
+from zoo.output import output_errors
 
 
-def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    click.echo(f"warning: {message}", err=True)
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"warning: {one_line(str(message))}", err=True)
 
 
 def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn zoo's own errors into one-line messages and exit status 1, not tracebacks."""
+    """Turn every ZooError into a one-line message and exit status 1, never a traceback."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ZooError, KeyError) as error:
-            raise click.ClickException(str(error).strip("'\"")) from None
+        except ZooError as error:
+            raise click.ClickException(one_line(str(error))) from None
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """A click group whose usage errors are one line too (click prints a usage block)."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as error:
+            click.echo(f"Error: {one_line(error.format_message())}{_help_hint(error)}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _help_hint(error: click.ClickException) -> str:
+    context = getattr(error, "ctx", None)
+    if isinstance(error, click.UsageError) and context is not None:
+        return f" (see `{context.command_path} --help`)"
+    return ""
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="zoo")
 def main() -> None:
     """zoo: pretrained video and vision models with validated cards and verified weights."""
-    warnings.simplefilter("default", ZooPluginWarning)
-    warnings.showwarning = _show_plugin_warning
+    for category in (ZooPluginWarning, ZooWarning):
+        warnings.simplefilter("default", category)
+    warnings.showwarning = _show_warning
+    if not sys.stderr.isatty():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 @contextmanager
 def atomic_write(target: Path) -> Iterator[Path]:
-    """Write to a sibling temporary file and rename, so a failure never leaves half a file."""
+    """Write to a sibling temporary file and rename, so a failure never leaves half a file.
+
+    An OSError (read-only place, missing folder) becomes one OutputError line.
+    """
     temporary = target.with_name(f".{target.name}.partial")
-    try:
-        yield temporary
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with output_errors(target):
+        try:
+            yield temporary
+            temporary.replace(target)
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def megabytes(size: int) -> str:
@@ -64,7 +108,7 @@ def millions(count: int) -> str:
     return f"{count / 1e6:.1f}M"
 
 
-def echo_table(header: list[str], rows: list[list[str]]) -> None:
+def echo_table(header: list[str], rows: list[list[str]], empty: str = "(no models match)") -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     for row in [header, *rows]:
         click.echo(
@@ -73,4 +117,4 @@ def echo_table(header: list[str], rows: list[list[str]]) -> None:
             ).rstrip()
         )
     if not rows:
-        click.echo("(no models match)", err=True)
+        click.echo(empty, err=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import click
 
-from zoo.cards import Card
-from zoo.cli.base import atomic_write, fails_cleanly, main
-from zoo.errors import ZooError
+from zoo.cards import CardCheck
+from zoo.cli.base import fails_cleanly, main
+from zoo.output import write_text_atomic
 from zoo.registry import default_registry
+
+README = "README.md"
 
 
 @main.group()
@@ -19,20 +22,28 @@ def card() -> None:
 
 
 @card.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def validate_cards(files: tuple[str, ...]) -> None:
-    """Validate YAML card FILES against the schema; report every invalid one."""
-    failures = 0
-    for file in files:
-        try:
-            Card.from_yaml(file)
-        except ZooError as error:
-            failures += 1
-            click.echo(f"invalid: {error}", err=True)
-        else:
-            click.echo(f"ok: {file}")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@fails_cleanly
+def validate_cards(files: tuple[str, ...], as_json: bool) -> None:
+    """Validate YAML card FILES as the registry would: schema, architecture and its config.
+
+    Every file is checked and reported on standard output, whatever the others
+    hold; if any is invalid, one line on stderr says how many.
+    """
+    checks = default_registry().check_files(list(files))
+    if as_json:
+        click.echo(json.dumps([check.model_dump() for check in checks], indent=2))
+    else:
+        for check in checks:
+            click.echo(_verdict(check))
+    failures = sum(not check.valid for check in checks)
     if failures:
-        raise click.ClickException(f"{failures} of {len(files)} cards are invalid")
+        raise click.ClickException(f"{failures} of {len(checks)} cards are invalid")
+
+
+def _verdict(check: CardCheck) -> str:
+    return f"ok: {check.file}" if check.valid else f"invalid: {check.file}: {check.problem}"
 
 
 @card.command("render")
@@ -40,8 +51,8 @@ def validate_cards(files: tuple[str, ...]) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(),
-    help="File, or folder (existing, or ending in /) to write README.md to (default: stdout).",
+    help="File to write, or folder (existing, or ending in /) to write README.md into; "
+    "default: standard output.",
 )
 @fails_cleanly
 def render_card(name: str, output: str | None) -> None:
@@ -52,10 +63,13 @@ def render_card(name: str, output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    target = Path(output)
-    if output.endswith(("/", os.sep)) or target.is_dir():
-        target.mkdir(parents=True, exist_ok=True)
-        target = target / "README.md"
-    with atomic_write(target) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+    target = write_text_atomic(_render_target(output), text)
     click.echo(f"wrote {target}", err=True)
+
+
+def _render_target(output: str) -> Path:
+    """A folder (one that exists, or any path ending in a separator) gets README.md inside."""
+    path = Path(output)
+    if output.endswith(("/", os.sep)) or path.is_dir():
+        return path / README
+    return path

@@ -63,6 +63,7 @@ def info(name: str, as_json: bool) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@fails_cleanly
 def plugins(as_json: bool) -> None:
     """Show each plugin: its distribution, hooks, what it registered and what went wrong."""
     reports = [report.to_data() for report in default_registry().reports.values()]

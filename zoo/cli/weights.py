@@ -16,36 +16,67 @@ from zoo.registry import default_registry
 
 @main.command()
 @click.argument("names", nargs=-1, required=True)
+@click.option(
+    "--print-hash",
+    is_flag=True,
+    help="Also print each source file's sha256, as a card's `sha256:` would pin it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @fails_cleanly
-def pull(names: tuple[str, ...]) -> None:
-    """Fetch, verify (and convert, for upstream pickles) the weights of models NAMES."""
-    from zoo.weights import fetch
+def pull(names: tuple[str, ...], print_hash: bool, as_json: bool) -> None:
+    """Fetch, verify (and convert, for upstream pickles) the weights of models NAMES.
 
-    registry = default_registry()
-    for name in names:
-        card = registry.card(name)
-        for part in fetch(card, registry.architecture(card.architecture)):
-            click.echo(f"{card.name}: {part.path}")
+    A NAME may be hf-hub:org/name[@revision], a repo published with `zoo push`.
+    """
+    from zoo.weights import pull as pull_weights
+
+    parts = [part for name in names for part in pull_weights(name, hashes=print_hash)]
+    if as_json:
+        click.echo(json.dumps([part.model_dump() for part in parts], indent=2))
+        return
+    for part in parts:
+        click.echo(f"{part.model}: {part.path}")
+        if print_hash:
+            click.echo(f"  source: {part.source}\n  integrity: {part.integrity}")
+            click.echo(f"  sha256: {part.sha256}")
 
 
 @main.command()
+@click.argument("names", nargs=-1)
+@click.option(
+    "--clear",
+    is_flag=True,
+    help="Remove the cached weights of NAMES (default: of every model, and the zoo's own "
+    "cache folders); first-use hash records are kept.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def cache(as_json: bool) -> None:
-    """Show cached Hub repos (huggingface_hub's cache scan) and converted upstream pickles."""
-    from zoo.weights import cached_conversions, cached_hub_repos, zoo_cache_dir
+@fails_cleanly
+def cache(names: tuple[str, ...], clear: bool, as_json: bool) -> None:
+    """Show (or --clear) cached Hub repos and converted upstream pickles, of NAMES or all."""
+    from zoo.weights import cache_listing, clear_cache
 
-    repos, conversions = cached_hub_repos(), cached_conversions()
-    if as_json:
-        click.echo(json.dumps({"hub": repos, "converted": conversions}, indent=2))
+    registry = default_registry()
+    cards = [registry.card(name) for name in names] if names else None
+    if clear:
+        cleared = clear_cache(cards)
+        if as_json:
+            click.echo(cleared.model_dump_json(indent=2))
+            return
+        for path in cleared.removed:
+            click.echo(f"removed {path}")
+        click.echo(f"freed {megabytes(cleared.freed_bytes)}", err=True)
         return
-    rows = [
-        [r["repo"], megabytes(r["size"]), str(r["files"]), ",".join(r["revisions"])] for r in repos
-    ]
-    echo_table(["repo", "size", "files", "revisions"], rows)
-    click.echo(f"\nconverted upstream checkpoints in {zoo_cache_dir() / 'converted'}:")
+    listing = cache_listing(cards)
+    if as_json:
+        click.echo(listing.model_dump_json(indent=2))
+        return
+    rows = [[r.repo, megabytes(r.size), str(r.files), ",".join(r.revisions)] for r in listing.hub]
+    echo_table(["repo", "size", "files", "revisions"], rows, empty="(no Hub repos cached)")
+    click.echo(f"\nconverted upstream checkpoints in {listing.folder}/converted:")
     echo_table(
         ["file", "size", "origin"],
-        [[c["file"], megabytes(c["size"]), c["origin"]] for c in conversions],
+        [[c.file, megabytes(c.size), c.origin] for c in listing.converted],
+        empty="(no conversions cached)",
     )
 
 
@@ -60,14 +91,19 @@ def cache(as_json: bool) -> None:
     help="Upstream .pth/.pt/.pickle/.safetensors file; repeat once per weights part of the card.",
 )
 @click.option("--layout", help="Key layout of the checkpoints (default: the card's).")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--force", is_flag=True, help="Write into a non-empty folder that is not a zoo output."
+)
 @fails_cleanly
-def convert(name: str, checkpoints: tuple[Path, ...], layout: str | None, output: Path) -> None:
+def convert(
+    name: str, checkpoints: tuple[Path, ...], layout: str | None, output: Path, force: bool
+) -> None:
     """Convert upstream checkpoints of model NAME into a zoo folder (safetensors + card)."""
     from zoo.publish import convert as convert_checkpoints
 
-    folder = convert_checkpoints(name, list(checkpoints), output, layout=layout)
-    for path in sorted(folder.iterdir()):
+    result = convert_checkpoints(name, list(checkpoints), output, layout=layout, force=force)
+    for path in result.files:
         click.echo(f"wrote {path}")
 
 

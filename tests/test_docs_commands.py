@@ -5,7 +5,8 @@ fresh virtual environment (:class:`conftest.FreshVenv`) and a sandbox folder, or
 the repository root where the block is marked ``<!-- runs in the repository root -->``.
 The network is stood in for, never reached:
 
-- the Hub is the loopback server of ``tests/hub_server.py`` (``HF_ENDPOINT``);
+- the Hub is the loopback server of ``tests/hub_server.py`` (``HF_ENDPOINT``), which
+  takes any token (``HF_TOKEN``);
 - the pretrained weights of every model a command names are random tensors in the
   card's upstream layout (the plugin's converter example at the card's config): a
   commit in the loopback Hub for a Hub repo, a local file served in place of the
@@ -85,6 +86,7 @@ class Sandbox:
             HF_ENDPOINT=self.hub.endpoint,
             HF_HUB_OFFLINE="0",
             HF_HUB_DISABLE_PROGRESS_BARS="1",
+            HF_TOKEN="hf_loopback",  # publishing needs a token; the loopback Hub takes any
             ZOO_TEST_URLS=json.dumps(self.urls),
         )
 

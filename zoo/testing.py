@@ -147,7 +147,8 @@ class Check:
             self.function(item)
         except Exception as error:
             if self.expected_failure is not None:
-                return self._result(item, "xfailed", self.expected_failure)
+                reason = f"{self.expected_failure} ({_first_line(error)})"
+                return self._result(item, "xfailed", reason)
             return self._result(item, "failed", f"{type(error).__name__}: {error}")
         if self.expected_failure is not None:
             return self._result(item, "xpassed", self._passed_unexpectedly(item))

@@ -86,6 +86,45 @@ def card_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+def pip_install_target(package: Path, site: Path) -> Path:
+    """``package`` pip-installed (not editable, offline) into the folder ``site``."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(site),
+            str(package),
+        ],
+        check=True,
+    )
+    return site
+
+
+@pytest.fixture(scope="session")
+def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugin package (R(2+1)D-18), pip-installed into a folder of its own."""
+    source = clean_copy(EXAMPLE_PLUGIN, tmp_path_factory.mktemp("example-source"))
+    return pip_install_target(source, tmp_path_factory.mktemp("example-site"))
+
+
+@pytest.fixture(scope="session")
+def skeleton_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plugin ``zoo new-plugin demo-net`` wrote (card ``demo-net-example``, a small image
+    classifier), pip-installed into a folder of its own: the quickest third-party model."""
+    from zoo.scaffold import new_plugin
+
+    source = tmp_path_factory.mktemp("skeleton-source") / "zoo-demo-net"
+    new_plugin("demo-net", source)
+    return pip_install_target(source, tmp_path_factory.mktemp("skeleton-site"))
+
+
 @pytest.fixture
 def toy_plugin() -> types.ModuleType:
     """A plugin providing the ``toy`` architecture and no cards."""

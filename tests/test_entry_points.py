@@ -14,30 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_PLUGIN, clean_copy, install_distribution
-
-
-@pytest.fixture(scope="session")
-def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example plugin package, pip-installed into a folder of its own."""
-    site = tmp_path_factory.mktemp("example-site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(site),
-            str(clean_copy(EXAMPLE_PLUGIN, tmp_path_factory.mktemp("example-source"))),
-        ],
-        check=True,
-    )
-    return site
+from conftest import install_distribution
 
 
 def zoo_cli(*args: str, site: Path | None = None, **env: str) -> subprocess.CompletedProcess:

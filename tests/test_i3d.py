@@ -31,7 +31,14 @@ from zoo.loading import count_parameters, empty_model
 from zoo_plugins.i3d import I3DConfig, TwoStreamI3DConfig
 from zoo_plugins.i3d.convert import from_authors, inflate_conv_weight, stream_from_authors
 from zoo_plugins.i3d.flow import tvl1_flow
-from zoo_plugins.i3d.model import I3D, InceptionBlock, MaxPool3dSame, Unit3D, same_padding
+from zoo_plugins.i3d.model import (
+    I3D,
+    InceptionBlock,
+    MaxPool3dSame,
+    SamePad3d,
+    Unit3D,
+    same_padding,
+)
 
 TOLERANCE = 1e-5
 DATA = Path(__file__).parent / "data"
@@ -169,6 +176,33 @@ def test_same_max_pooling_puts_the_odd_padding_row_at_the_end(size):
     pooled = pool(clip[None, None])
 
     torch.testing.assert_close(pooled[0, 0], expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 5, 8, 9, 12])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        Unit3D(3, 4, (7, 7, 7), (2, 2, 2), input_size=(8, 16, 16)),
+        MaxPool3dSame((3, 3, 3), (2, 2, 2), input_size=(8, 16, 16)),
+        MaxPool3dSame((2, 2, 2), (2, 2, 2), input_size=(8, 16, 16)),
+    ],
+    ids=["conv-7x7x7", "pool-3x3x3", "pool-2x2x2"],
+)
+def test_the_constant_pads_of_a_symbolic_clip_length_give_tensorflows_windows(
+    layer, frames, monkeypatch
+):
+    """While exporting with a dynamic clip length the time pads are constants (the clip and
+    kernel reversed where needed); at every length and parity that is TF's "SAME" layer."""
+    torch.manual_seed(frames)
+    layer = layer.eval()
+    video = torch.randn(2, 3, frames, 16, 15)
+    with torch.no_grad():
+        expected = layer(video)
+        monkeypatch.setattr(SamePad3d, "reverses_time", lambda self, x: self.stride[0] != 1)
+        found = layer(video)
+
+    assert found.shape == expected.shape
+    assert relative_difference(found, expected) <= TOLERANCE
 
 
 def test_an_inception_block_matches_the_ports():

@@ -4,17 +4,23 @@
     >>> zoo.list_models("i3d*")
     >>> model = zoo.load("i3d-kinetics")                # card -> verified weights -> eval model
     >>> model = zoo.load("i3d-kinetics", pretrained=False)
+    >>> zoo.export("i3d-kinetics", "i3d/")              # checked model.onnx, card.yaml, report
 
 Importing zoo does not import torch; building a model does.
 """
 
 from __future__ import annotations
 
+from os import PathLike
+from typing import TYPE_CHECKING, Literal
+
 from zoo.architecture import Architecture, ExportHints, FeatureHints
 from zoo.cards import Card
 from zoo.errors import (
     AmbiguousNameError,
     CardError,
+    ExportCheckError,
+    ExportError,
     UnknownNameError,
     WeightsError,
     ZooError,
@@ -24,11 +30,16 @@ from zoo.hookspecs import hookimpl
 from zoo.loading import build, load
 from zoo.registry import ZooPluginWarning, default_registry
 
+if TYPE_CHECKING:
+    from zoo.exporters.report import ExportReport
+
 __all__ = [
     "AmbiguousNameError",
     "Architecture",
     "Card",
     "CardError",
+    "ExportCheckError",
+    "ExportError",
     "ExportHints",
     "FeatureHints",
     "UnknownNameError",
@@ -38,6 +49,7 @@ __all__ = [
     "ZooWarning",
     "build",
     "card",
+    "export",
     "hookimpl",
     "list_models",
     "load",
@@ -55,3 +67,58 @@ def list_models(
 def card(name: str) -> Card:
     """The validated card of a model, by name, alias or ``plugin:name``."""
     return default_registry().card(name)
+
+
+def export(
+    name_or_card: str | Card,
+    output_dir: str | PathLike[str],
+    *,
+    format: Literal["onnx", "triton"] = "onnx",
+    weights: str | PathLike[str] | None = None,
+    layout: str | None = None,
+    pretrained: bool = True,
+    batch: int | None = None,
+    frames: int | None = None,
+    opset: int | None = None,
+    dynamic: bool = True,
+    fp16: bool = False,
+    check: bool = True,
+    force: bool = False,
+) -> ExportReport:
+    """Export a model to ONNX, check it against PyTorch, and return what was written.
+
+    ``format="onnx"`` writes ``output_dir/model.onnx`` (one self-contained file),
+    ``card.yaml`` and ``export.json`` (the report). ``format="triton"`` treats
+    ``output_dir`` as a Triton model repository and writes ``<name>/config.pbtxt``,
+    ``<name>/1/model.onnx`` (and ``labels.txt`` for classifiers) beside any models
+    already there. Graph inputs are the card's inputs (float32, the card's layout),
+    outputs are the architecture's ``ExportHints.output_names`` in that order, and
+    the card's preprocessing and labels are in the file's ``metadata_props``.
+
+    Weights are chosen as in :func:`load` (``pretrained``, ``weights``, ``layout``).
+    ``batch`` and ``frames`` set the example shapes (batch defaults to 2 for a
+    dynamic batch axis, which torch would freeze at 1); ``dynamic=False`` fixes
+    every axis. ``fp16`` converts the graph to float16 with float32 inputs and
+    outputs. Unless ``check=False`` the file is checked with ``onnx.checker`` and
+    with onnxruntime against PyTorch at the export shapes and at other sizes of
+    every dynamic axis; a failure raises :class:`ExportCheckError` with the
+    numbers, and nothing is written. An existing non-empty output folder is
+    replaced only with ``force=True``.
+    """
+    from zoo.exporters.pipeline import export as run_export
+
+    return run_export(
+        name_or_card,
+        output_dir,
+        format=format,
+        weights=weights,
+        layout=layout,
+        pretrained=pretrained,
+        batch=batch,
+        frames=frames,
+        opset=opset,
+        dynamic=dynamic,
+        fp16=fp16,
+        check=check,
+        force=force,
+    )

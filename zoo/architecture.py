@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zoo.errors import ConfigError, PluginError, WeightsError, describe_validation_error
 
@@ -14,10 +14,13 @@ NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
 class ExportHints(BaseModel):
-    """How the architecture's forward maps onto an ONNX graph.
+    """How the architecture's forward maps onto an ONNX graph: what the card cannot say.
 
-    Input names, example shapes and dtypes come from the card; these hints say
-    what the card cannot: the names of the outputs and which axes may vary.
+    The card gives the example input (names, layout, sizes, value range); these
+    hints give the names of the outputs, which axes may vary, the clip lengths
+    the network accepts, how close onnxruntime must come to PyTorch, and which
+    exporter to use. Every field has a default, so a plugin written before a
+    field existed keeps working.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -25,9 +28,59 @@ class ExportHints(BaseModel):
     output_names: list[str] = Field(default_factory=lambda: ["output"], min_length=1)
     dynamic_axes: dict[str, dict[int, str]] = Field(
         default_factory=dict,
-        description="input or output name -> {axis index: symbolic name}",
+        description=(
+            "input or output name -> {axis index: symbolic name}; an axis not named here is "
+            "fixed at the card's size. Axes sharing a name must have the same size."
+        ),
     )
     opset: int = Field(default=18, ge=13)
+    exporter: Literal["dynamo", "legacy"] = Field(
+        default="dynamo",
+        description="torch.onnx's dynamo exporter, or the deprecated TorchScript one as a fallback",
+    )
+    exporter_reason: str = Field(
+        default="", description="why the legacy exporter is needed; required with it"
+    )
+    tolerance: float = Field(
+        default=1e-4,
+        gt=0,
+        description="largest accepted max|onnx - torch| / max|torch| per output, in float32",
+    )
+    fp16_tolerance: float = Field(
+        default=1e-2, gt=0, description="the same bound after conversion to float16"
+    )
+    min_frames: int | None = Field(
+        default=None, ge=1, description="shortest clip (T axis) the network accepts"
+    )
+    max_frames: int | None = Field(
+        default=None, ge=1, description="longest clip (T axis) the network accepts"
+    )
+    batch: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "the one batch size the graph takes, for forwards whose outputs are per-image "
+            "lists (a detector returning boxes of any count: 1); None: batch is an axis"
+        ),
+    )
+    set_axis: str | None = Field(
+        default=None,
+        description=(
+            "a dynamic output axis whose entries form a set (a detector's detections): the "
+            "check matches entries before comparing, as two with tied scores may come in "
+            "either order"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.exporter == "legacy" and not self.exporter_reason.strip():
+            raise ValueError("exporter 'legacy' needs exporter_reason: say why dynamo fails")
+        if self.min_frames and self.max_frames and self.min_frames > self.max_frames:
+            raise ValueError(f"min_frames {self.min_frames} exceeds max_frames {self.max_frames}")
+        if len(set(self.output_names)) != len(self.output_names):
+            raise ValueError(f"output names must be unique, found {self.output_names}")
+        return self
 
 
 class FeatureHints(BaseModel):

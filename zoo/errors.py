@@ -125,3 +125,19 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
 def one_line(text: str) -> str:
     """``text`` with every run of whitespace (newlines included) as one space."""
     return " ".join(str(text).split())
+
+
+class ExportError(ZooError, ValueError):
+    """A model that cannot be exported as asked: a size it cannot take, an exporter failure,
+    an output folder that cannot be written."""
+
+
+class ExportCheckError(ExportError):
+    """An exported graph that onnxruntime runs differently from PyTorch; nothing was written.
+
+    ``report`` holds every check's numbers, for a caller that wants more than the message.
+    """
+
+    def __init__(self, message: str, report: object) -> None:
+        super().__init__(message)
+        self.report = report

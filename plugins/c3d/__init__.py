@@ -102,6 +102,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "davidea": "zoo_plugins.c3d.upstream:davidea_state",
                 "mmaction2": "zoo_plugins.c3d.upstream:mmaction2_state",
             },
+            # fc6 flattens the pool5 volume, so the clip length stays the config's: batch only.
             export=zoo.ExportHints(
                 output_names=["logits"],
                 dynamic_axes={"video": {0: "batch"}, "logits": {0: "batch"}},
@@ -111,6 +112,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 cam_layer="conv5b",
                 first_conv="conv1",
             ),
+            test_config={"channels": (4, 8, 8, 8, 16, 16, 16, 16), "hidden": 32},
             summary="C3D: 3D ConvNet on 16x112x112 clips (Tran et al. 2015), returns logits",
         )
     ]

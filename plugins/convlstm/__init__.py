@@ -61,7 +61,9 @@ def zoo_architectures() -> list[zoo.Architecture]:
             export=zoo.ExportHints(
                 output_names=["forecast"],
                 dynamic_axes={"frames": {0: "batch", 1: "time"}, "forecast": {0: "batch"}},
+                min_frames=1,
             ),
+            test_config={"hidden_channels": [4, 4]},
             summary="ConvLSTM encoding–forecasting network (Shi et al. 2015), frames in NTCHW",
         )
     ]

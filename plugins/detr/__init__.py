@@ -75,14 +75,21 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "authors": "zoo_plugins.detr.upstream:authors_state",
                 "transformers": "zoo_plugins.detr.upstream:transformers_state",
             },
+            # The graph takes the card's image size: the no-mask path it exports is the one
+            # for a batch of equal-sized images, and serving resizes and pads to one size.
             export=zoo.ExportHints(
                 output_names=["logits", "boxes"],
-                dynamic_axes={
-                    "image": {0: "batch", 2: "height", 3: "width"},
-                    "logits": {0: "batch"},
-                    "boxes": {0: "batch"},
-                },
+                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "boxes": {0: "batch"}},
             ),
+            test_config={
+                "backbone_layers": (1, 1, 1, 1),
+                "d_model": 32,
+                "num_heads": 4,
+                "ffn_dim": 64,
+                "encoder_layers": 1,
+                "decoder_layers": 1,
+            },
+            test_inputs={"size": (64, 96)},
             summary=(
                 "DETR (Carion et al. 2020): ResNet backbone, transformer encoder-decoder and "
                 "set prediction of boxes and classes"

@@ -396,7 +396,7 @@ class RoIHeads(nn.Module):
     ) -> list[Detection]:
         pooled = multiscale_roi_align(pyramid, proposals, self.output_size, self.sampling_ratio)
         logits, deltas = self.box_predictor(self.box_head(pooled))
-        counts = [len(boxes) for boxes in proposals]
+        counts = [boxes.shape[0] for boxes in proposals]  # traced, not a constant, when exported
         boxes = decode_boxes(deltas, torch.cat(proposals), ROI_BOX_WEIGHTS)
         boxes = boxes.reshape(-1, logits.shape[-1], 4)
         scores = F.softmax(logits, -1)

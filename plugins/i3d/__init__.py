@@ -63,7 +63,14 @@ class TwoStreamI3DConfig(_ClipConfig):
 
 
 def _video_axes(*names: str) -> dict[str, dict[int, str]]:
-    return {name: {0: "batch"} for name in names}
+    """Batch and time vary; each input's time is its own axis (the streams may differ)."""
+    return {name: {0: "batch", 2: f"{name}_frames"} for name in names}
+
+
+# The smallest frame size the network takes, and a clip one frame above the shortest, keep
+# the full network's export and checks fast; the check then runs the shortest clip.
+TEST_INPUTS = {"frames": 18, "size": (MIN_SIZE, MIN_SIZE)}
+TEST_CONFIG = {"frames": 18, "size": (MIN_SIZE, MIN_SIZE)}
 
 
 @zoo.hookimpl
@@ -76,13 +83,17 @@ def zoo_architectures() -> list[zoo.Architecture]:
             converters={"authors": "zoo_plugins.i3d.convert:from_authors"},
             converter_examples={"authors": "zoo_plugins.i3d.upstream:authors_state"},
             export=zoo.ExportHints(
-                output_names=["logits"], dynamic_axes=_video_axes("video", "logits")
+                output_names=["logits"],
+                dynamic_axes={**_video_axes("video"), "logits": {0: "batch"}},
+                min_frames=MIN_FRAMES,
             ),
             features=zoo.FeatureHints(
                 pooled="zoo_plugins.i3d.model:pooled_features",
                 cam_layer="Mixed_4f",
                 first_conv="Conv3d_1a_7x7.conv3d",
             ),
+            test_config=TEST_CONFIG,
+            test_inputs=TEST_INPUTS,
             summary="Inflated Inception-V1 (I3D) video classifier; logits averaged over time.",
         ),
         zoo.Architecture(
@@ -92,12 +103,16 @@ def zoo_architectures() -> list[zoo.Architecture]:
             converters={"authors": "zoo_plugins.i3d.convert:stream_from_authors"},
             converter_examples={"authors": "zoo_plugins.i3d.upstream:two_stream_authors_state"},
             export=zoo.ExportHints(
-                output_names=["logits"], dynamic_axes=_video_axes("rgb", "flow", "logits")
+                output_names=["logits"],
+                dynamic_axes={**_video_axes("rgb", "flow"), "logits": {0: "batch"}},
+                min_frames=MIN_FRAMES,
             ),
             features=zoo.FeatureHints(
                 pooled="zoo_plugins.i3d.model:pooled_two_stream_features",
                 cam_layer="rgb.Mixed_4f",
             ),
+            test_config=TEST_CONFIG,
+            test_inputs=TEST_INPUTS,
             summary="Two-stream I3D: RGB and optical-flow I3D streams, logits summed.",
         ),
     ]

@@ -52,9 +52,31 @@ def same_padding(size: Triple, kernel: Triple, stride: Triple) -> tuple[int, ...
     """
     pads: list[int] = []
     for length, k, s in reversed(list(zip(size, kernel, stride, strict=True))):
-        total = max(k - (length % s or s), 0)
+        total = k - 1 if s == 1 else max(k - (length % s or s), 0)
         pads += [total // 2, total - total // 2]
     return tuple(pads)
+
+
+def symbolic_time_padding(kernel: int, stride: int) -> tuple[int, int, bool]:
+    """Constant (front, back) time pads giving "SAME"'s windows for a clip length of either parity.
+
+    At stride 2, TF pads ``k - 2 + (T mod 2)`` in total. For an even kernel the front
+    pad is ``(k - 2) / 2`` at either parity, so one more pad at the back (never read
+    when T is even) gives the same windows. For an odd kernel the *back* pad is
+    ``(k - 1) / 2`` at either parity: the windows are those of the time-reversed clip
+    padded ``(k - 1) / 2`` on both sides, in reverse order (``reverse`` is True, and the
+    caller reverses the clip, the kernel and the output). Either way there are
+    ``ceil(T / 2)`` windows and no pad depends on T, which keeps an exported graph's
+    clip length a plain symbol (pads computed from T would be fixed by torch.export
+    or make its shape reasoning slow).
+    """
+    if stride == 1:
+        return (kernel - 1) // 2, kernel - 1 - (kernel - 1) // 2, False
+    if stride != 2:
+        raise ValueError(f"a symbolic clip length needs a time stride of 1 or 2, found {stride}")
+    if kernel % 2 == 0:
+        return (kernel - 2) // 2, kernel // 2, False
+    return (kernel - 1) // 2, (kernel - 1) // 2, True
 
 
 def strided_size(size: Triple, stride: Triple) -> Triple:
@@ -72,15 +94,38 @@ class SamePad3d(nn.Module):
         super().__init__()
         self.kernel, self.stride, self.input_size, self.value = kernel, stride, input_size, value
         self.pads = same_padding(input_size, kernel, stride)
-        self.size_independent = stride == (1, 1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         size = tuple(x.shape[2:])
-        if self.size_independent or size == self.input_size:
-            pads = self.pads
-        else:
-            pads = same_padding(size, self.kernel, self.stride)
+        fixed = self._fixed_for(size)
+        pads = self.pads if fixed else same_padding(size, self.kernel, self.stride)
         return F.pad(x, pads, value=self.value)
+
+    def _fixed_for(self, size: tuple[int, ...]) -> bool:
+        """The static pads hold when every strided axis has its configured size.
+
+        Axes of stride 1 are not compared: their pads never depend on the size, and
+        comparing a symbolic clip length while exporting would fix it.
+        """
+        return all(
+            length == configured
+            for length, configured, s in zip(size, self.input_size, self.stride, strict=True)
+            if s != 1
+        )
+
+    def reverses_time(self, x: Tensor) -> bool:
+        """Whether ``x``'s clip length is a symbol this layer's time stride depends on."""
+        return isinstance(x.shape[2], torch.SymInt) and self.stride[0] != 1
+
+    def pad_reversed(self, x: Tensor) -> tuple[Tensor, bool]:
+        """Pad a clip of symbolic length with constants; True if the clip was reversed in time.
+
+        See :func:`symbolic_time_padding`; height and width (fixed sizes) are padded as usual.
+        """
+        front, back, reverse = symbolic_time_padding(self.kernel[0], self.stride[0])
+        spatial = same_padding((1, *x.shape[3:]), (1, *self.kernel[1:]), (1, *self.stride[1:]))
+        x = x.flip(2) if reverse else x
+        return F.pad(x, (*spatial[:4], front, back), value=self.value), reverse
 
     def extra_repr(self) -> str:
         return f"pads={self.pads} for input {self.input_size}, stride={self.stride}"
@@ -123,7 +168,17 @@ class Unit3D(nn.Module):
         self.activation = nn.Identity() if classifier else nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.activation(self.bn(self.conv3d(self.pad(x))))
+        return self.activation(self.bn(self._convolve(x)))
+
+    def _convolve(self, x: Tensor) -> Tensor:
+        if not (isinstance(self.pad, SamePad3d) and self.pad.reverses_time(x)):
+            return self.conv3d(self.pad(x))
+        padded, reversed_ = self.pad.pad_reversed(x)
+        if not reversed_:
+            return self.conv3d(padded)
+        conv = self.conv3d
+        weight = conv.weight.flip(2)
+        return F.conv3d(padded, weight, conv.bias, conv.stride).flip(2)
 
 
 class MaxPool3dSame(nn.Module):
@@ -135,7 +190,11 @@ class MaxPool3dSame(nn.Module):
         self.pool = nn.MaxPool3d(kernel, stride)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.pool(self.pad(x))
+        if not (isinstance(self.pad, SamePad3d) and self.pad.reverses_time(x)):
+            return self.pool(self.pad(x))
+        padded, reversed_ = self.pad.pad_reversed(x)
+        pooled = self.pool(padded)
+        return pooled.flip(2) if reversed_ else pooled
 
 
 class InceptionBlock(nn.Module):

@@ -90,6 +90,8 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 cam_layer="layer4",
                 first_conv="conv1",
             ),
+            test_config={"layers": (1, 1, 1, 1), "groups": 2, "width_per_group": 4},
+            test_inputs={"size": (64, 64)},
             summary=(
                 "ResNeXt (aggregated residual transformations, Xie et al. 2017) and ResNet "
                 "(cardinality 1): ImageNet classifiers and multi-scale backbones"

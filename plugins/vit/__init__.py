@@ -96,6 +96,8 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 cam_tokens=1,
                 first_conv="patch_embed.proj",
             ),
+            test_config={"image_size": 32, "patch_size": 8, "width": 32, "depth": 2, "heads": 2},
+            test_inputs={"size": (32, 32)},
             summary="Vision Transformer: patch embedding, class token, pre-norm blocks",
         )
     ]

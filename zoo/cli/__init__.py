@@ -7,7 +7,7 @@ inside, when they run.
 
 from __future__ import annotations
 
-from zoo.cli import cards, listing, scaffold, weights  # noqa: F401  (each registers its commands)
+from zoo.cli import cards, export, listing, scaffold, weights  # noqa: F401  (each registers its commands)
 from zoo.cli.base import main
 
 __all__ = ["main"]

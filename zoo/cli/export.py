@@ -1,0 +1,134 @@
+"""``zoo export``: a model to a checked ONNX file, or into a Triton model repository.
+
+The command parses, calls :func:`zoo.export` and prints its report; torch and
+the exporters are imported only when it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from zoo.cli.base import fails_cleanly, main, megabytes
+from zoo.exporters.report import ExportReport, TensorInfo
+
+
+@main.command("export")
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder to write (onnx), or the Triton model repository to add the model to.",
+)
+@click.option("--onnx", "onnx_format", is_flag=True, help="Same as --format onnx (the default).")
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["onnx", "triton"]),
+    help="onnx: model.onnx, card.yaml, export.json; triton: REPO/NAME/config.pbtxt, 1/model.onnx.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A local safetensors file instead of the card's weights.",
+)
+@click.option("--layout", help="Key layout of --weights (default: zoo), e.g. timm.")
+@click.option(
+    "--random", "random_init", is_flag=True, help="Random weights: the architecture only."
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    help="Example batch size (default: 2 for a dynamic batch axis, else 1).",
+)
+@click.option(
+    "--frames", type=click.IntRange(min=1), help="Example clip length (default: the card's)."
+)
+@click.option(
+    "--opset", type=click.IntRange(min=7), help="ONNX opset (default: the architecture's)."
+)
+@click.option("--static", is_flag=True, help="No dynamic axes: every size fixed at the example's.")
+@click.option("--fp16", is_flag=True, help="Float16 graph with float32 inputs and outputs.")
+@click.option("--no-check", "no_check", is_flag=True, help="Skip onnx.checker and onnxruntime.")
+@click.option("--force", is_flag=True, help="Replace an existing, non-empty output folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@fails_cleanly
+def export(
+    name: str,
+    output_dir: Path,
+    onnx_format: bool,
+    export_format: str | None,
+    weights: Path | None,
+    layout: str | None,
+    random_init: bool,
+    batch: int | None,
+    frames: int | None,
+    opset: int | None,
+    static: bool,
+    fp16: bool,
+    no_check: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Export model NAME to ONNX and check it against PyTorch with onnxruntime."""
+    import zoo
+
+    if onnx_format and export_format == "triton":
+        raise click.ClickException("--onnx and --format triton exclude each other")
+    if random_init and weights is not None:
+        raise click.ClickException("--random and --weights exclude each other")
+    if layout is not None and weights is None:
+        raise click.ClickException("--layout describes a --weights file; none was given")
+    report = zoo.export(
+        name,
+        output_dir,
+        format=export_format or "onnx",
+        weights=weights,
+        layout=layout,
+        pretrained=not random_init,
+        batch=batch,
+        frames=frames,
+        opset=opset,
+        dynamic=not static,
+        fp16=fp16,
+        check=not no_check,
+        force=force,
+    )
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+        return
+    for line in summary(report):
+        click.echo(line)
+
+
+def summary(report: ExportReport) -> list[str]:
+    """The report as a few lines: what was written, the graph's signature, each check."""
+    files = ", ".join(report.files)
+    lines = [
+        f"wrote {report.output_dir}: {files} ({megabytes(report.size_bytes)} model, "
+        f"{report.seconds:.1f}s)",
+        f"{report.model}: {report.exporter} exporter, opset {report.opset}"
+        + (", float16" if report.fp16 else "")
+        + f", weights {report.weights}",
+    ]
+    if report.exporter_reason:
+        lines.append(f"  {report.exporter} because {report.exporter_reason}")
+    lines.append(f"  inputs  {_signature(report.inputs)}")
+    lines.append(f"  outputs {_signature(report.outputs)}")
+    if not report.checked:
+        lines.append("not checked (--no-check)")
+    for check in report.checks:
+        differences = "; ".join(output.describe() for output in check.outputs)
+        lines.append(
+            f"check {check.name}: {differences} (tolerance {report.tolerance:g}) "
+            + ("ok" if check.passed else "FAILED")
+        )
+    return lines
+
+
+def _signature(tensors: list[TensorInfo]) -> str:
+    return ", ".join(f"{t.name} {t.dtype}[{', '.join(str(d) for d in t.shape)}]" for t in tensors)

@@ -1,0 +1,258 @@
+"""One export path for every registered model: card + export hints -> checked ONNX file.
+
+The steps are the same for every architecture: plan the shapes (card and
+hints), stage the output folder, build the model, export it, describe it,
+convert it to float16 if asked, check it, write the card and the report, and
+rename the folder into place. Nothing here knows an architecture by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zoo import weights as weight_store
+from zoo.architecture import ExportHints
+from zoo.cards import Card
+from zoo.errors import ExportCheckError, ExportError, WeightsError
+from zoo.exporters import checks, triton
+from zoo.exporters.onnx import describe, export_graph, random_inputs, tensor_infos, to_float16
+from zoo.exporters.plan import ExportPlan, plan_export
+from zoo.exporters.report import Check, ExportReport, Format
+from zoo.exporters.staging import staged_folder
+from zoo.loading import HF_HUB_PREFIX, load
+from zoo.registry import Registry, default_registry
+
+if TYPE_CHECKING:
+    import onnx
+    import torch
+
+MODEL_FILE = "model.onnx"
+CARD_FILE = "card.yaml"
+REPORT_FILE = "export.json"
+
+
+def export(
+    name_or_card: str | Card,
+    output_dir: str | PathLike[str],
+    *,
+    format: Format = "onnx",
+    weights: str | PathLike[str] | None = None,
+    layout: str | None = None,
+    pretrained: bool = True,
+    batch: int | None = None,
+    frames: int | None = None,
+    opset: int | None = None,
+    dynamic: bool = True,
+    fp16: bool = False,
+    check: bool = True,
+    force: bool = False,
+    registry: Registry | None = None,
+) -> ExportReport:
+    """Export a model to ``output_dir`` and check it; see :func:`zoo.export`."""
+    started = time.perf_counter()
+    if format not in ("onnx", "triton"):
+        raise ExportError(f"unknown export format {format!r}; expected 'onnx' or 'triton'")
+    if layout is not None and weights is None:
+        raise ExportError(f"layout {layout!r} describes a weights file; none was given")
+    registry = registry or default_registry()
+    card = _card(name_or_card, registry)
+    architecture = registry.architecture(card.architecture)
+    hints = architecture.export
+    plan = plan_export(card, hints, batch=batch, frames=frames, dynamic=dynamic)
+    output_dir = Path(output_dir)
+    target = output_dir / card.name if format == "triton" else output_dir
+    tolerance = hints.fp16_tolerance if fp16 else hints.tolerance
+    with (
+        staged_folder(target, force=force) as folder,
+        _collected_warnings() as caught,
+        _progress(card.name, fp16, check) as step,
+    ):
+        step("build")
+        model = _model(name_or_card, card, pretrained, weights, layout, registry)
+        model_path = triton.model_file(folder) if format == "triton" else folder / MODEL_FILE
+        proto = _write_graph(model, card, hints, plan, model_path, opset or hints.opset, fp16, step)
+        results = _check_graph(model_path, model, plan, tolerance, hints, step) if check else []
+        step("write")
+        inputs, outputs = tensor_infos(proto.graph.input), tensor_infos(proto.graph.output)
+        files = [model_path, folder / CARD_FILE, folder / REPORT_FILE]
+        if format == "triton":
+            files += triton.write_model_config(folder, card, plan, inputs, outputs)
+        report = ExportReport(
+            model=card.name,
+            architecture=card.architecture,
+            format=format,
+            output_dir=str(target),
+            files=sorted(str(path.relative_to(folder)) for path in files),
+            weights=_weights_used(pretrained, weights),
+            exporter=hints.exporter,
+            exporter_reason=hints.exporter_reason,
+            opset=_opset(proto),
+            dynamic=plan.dynamic,
+            fp16=fp16,
+            inputs=inputs,
+            outputs=outputs,
+            checked=check,
+            tolerance=tolerance,
+            checks=results,
+            passed=all(result.passed for result in results),
+            size_bytes=model_path.stat().st_size,
+            seconds=round(time.perf_counter() - started, 3),
+            versions=_versions(),
+            warnings=caught.lines(),
+        )
+        if not report.passed:
+            raise ExportCheckError(
+                f"{card.name}: onnxruntime differs from PyTorch beyond the tolerance: "
+                + "; ".join(report.failures()),
+                report,
+            )
+        (folder / CARD_FILE).write_text(card.to_yaml(), encoding="utf-8")
+        (folder / REPORT_FILE).write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    return report
+
+
+def _write_graph(
+    model: torch.nn.Module,
+    card: Card,
+    hints: ExportHints,
+    plan: ExportPlan,
+    path: Path,
+    opset: int,
+    fp16: bool,
+    step: Callable[[str], None],
+) -> onnx.ModelProto:
+    """Export, describe, optionally convert to float16, and save the graph to ``path``."""
+    import onnx
+
+    example = random_inputs(plan, check=False, seed=checks.EXPORT_SEED)
+    checks.eager_outputs(model, example)  # a clear error for inputs the model refuses
+    step(f"export ({hints.exporter})")
+    proto = export_graph(model, example, plan, hints, opset)
+    describe(proto, card)
+    if fp16:
+        step("float16")
+        proto = to_float16(proto)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(proto, str(path))
+    return proto
+
+
+def _check_graph(
+    path: Path,
+    model: torch.nn.Module,
+    plan: ExportPlan,
+    tolerance: float,
+    hints: ExportHints,
+    step: Callable[[str], None],
+) -> list[Check]:
+    step("check")
+    checks.check_file(path)
+    return checks.run_checks(path, model, plan, tolerance, hints.set_axis)
+
+
+def _card(name_or_card: str | Card, registry: Registry) -> Card:
+    if isinstance(name_or_card, Card):
+        return name_or_card
+    if name_or_card.startswith(HF_HUB_PREFIX):
+        spec = name_or_card.removeprefix(HF_HUB_PREFIX)
+        return weight_store.fetch_hub_repo(spec, with_weights=False)[0]
+    return registry.card(name_or_card)
+
+
+def _model(
+    name_or_card: str | Card,
+    card: Card,
+    pretrained: bool,
+    weights: str | PathLike[str] | None,
+    layout: str | None,
+    registry: Registry,
+) -> torch.nn.Module:
+    """The model in eval mode; missing weights name both ways to export without them."""
+    source = (
+        name_or_card
+        if isinstance(name_or_card, str) and name_or_card.startswith(HF_HUB_PREFIX)
+        else card
+    )
+    try:
+        return load(
+            source, pretrained=pretrained, weights=weights, layout=layout, registry=registry
+        )
+    except WeightsError as error:
+        if weights is not None or not pretrained:
+            raise
+        raise WeightsError(
+            f"{error}; to export without the pretrained weights, use random ones (--random, "
+            "pretrained=False) or a local file (--weights FILE, weights=...)"
+        ) from error
+
+
+def _weights_used(pretrained: bool, weights: str | PathLike[str] | None) -> str:
+    if weights is not None:
+        return str(weights)
+    return "pretrained" if pretrained else "random"
+
+
+def _opset(proto: object) -> int:
+    return next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx"))
+
+
+def _versions() -> dict[str, str]:
+    return {package: version(package) for package in ("zoo", "torch", "onnx", "onnxruntime")}
+
+
+class _Caught(logging.Handler):
+    """Warnings and log records (torch.onnx, onnx-ir, the converters) kept for the report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[warnings.WarningMessage] = []
+        self.logged: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.logged.append(f"{record.name}: {record.getMessage()}")
+
+    def lines(self) -> list[str]:
+        messages = [f"{w.category.__name__}: {w.message}" for w in self.records] + self.logged
+        return sorted({_first_line(message) for message in messages})
+
+
+@contextmanager
+def _collected_warnings() -> Iterator[_Caught]:
+    """Keep what the exporters warn and log about for the report, off the terminal."""
+    caught = _Caught()
+    root = logging.getLogger()
+    root.addHandler(caught)
+    try:
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            caught.records = records
+            yield caught
+    finally:
+        root.removeHandler(caught)
+
+
+def _first_line(message: str, limit: int = 300) -> str:
+    return (message.strip().splitlines() or [""])[0][:limit]
+
+
+@contextmanager
+def _progress(name: str, fp16: bool, check: bool) -> Iterator[Callable[[str], None]]:
+    """A step counter on stderr, shown only on a terminal (tqdm's ``disable=None``)."""
+    from tqdm.auto import tqdm
+
+    total = 3 + fp16 + check  # build, export, [float16], [check], write
+    with tqdm(total=total, desc=f"export {name}", unit="step", disable=None, leave=False) as bar:
+
+        def step(label: str) -> None:
+            bar.set_postfix_str(label, refresh=False)
+            bar.update(1)
+
+        yield step

@@ -107,7 +107,7 @@ def test_weights_unavailable_offline_suggest_random_or_a_file(tmp_path):
         ZOO_CACHE=str(tmp_path / "zoo"),
     )
 
-    assert_one_line_error(result, "not in the local cache and cannot be downloaded")
+    assert_one_line_error(result, "is not in the local cache and HF_HUB_OFFLINE is set")
     assert "HF_HUB_OFFLINE is set" in result.stderr
     assert "--random" in result.stderr and "--weights FILE" in result.stderr
     assert not (tmp_path / "out").exists()

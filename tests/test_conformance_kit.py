@@ -62,6 +62,10 @@ def zoo_architectures():
             config=ToyConfig,
             converters={{"upstream": "kit_toy_model:from_upstream"}},
             converter_examples={{"upstream": "kit_toy_model:upstream_state"}},
+            export=zoo.ExportHints(
+                output_names=["logits"],
+                dynamic_axes={{"image": {{0: "batch"}}, "logits": {{0: "batch"}}}},
+            ),
             test_config={{"width": 2}},
             expected_failures={expected_failures},
         )
@@ -114,7 +118,7 @@ def test_the_plugin_keeps_the_zoo_contract(item, check):
 """
 
 TOY_PARAMETERS = 3 * 4 * 9 + 4 + 4 * 3 + 3
-TOY_CHECKS = 10  # 3 of the plugin, 3 of its architecture, 4 of its card
+TOY_CHECKS = 11  # 3 of the plugin, 3 of its architecture, 5 of its card
 
 
 def toy_sources(

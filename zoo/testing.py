@@ -69,6 +69,7 @@ CARD_CHECKS: tuple[CheckFunction, ...] = (
     model_checks.parameters_match_card,
     model_checks.forward_matches_card,
     model_checks.state_dict_round_trip,
+    model_checks.exports_to_onnx,
     model_checks.hf_model_card_round_trip,
 )
 CHECK_NAMES: tuple[str, ...] = tuple(

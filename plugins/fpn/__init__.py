@@ -145,6 +145,13 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "representation_size": 32,
             },
             test_inputs={"size": (48, 64)},
+            expected_failures={
+                "exports_to_onnx": (
+                    "the legacy exporter traces the detector at one input size and batch 1 "
+                    "(torchvision's batched_nms is data-dependent), so the graph is checked "
+                    "against PyTorch at batch 1 only, not at two batch sizes"
+                )
+            },
             summary=(
                 "Faster R-CNN with a feature pyramid (Lin et al. 2017): RPN over five levels, "
                 "multi-scale RoIAlign, two-FC box head; torchvision's key layout"

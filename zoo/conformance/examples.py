@@ -1,12 +1,13 @@
 """What the kit feeds a model, and how it reads the answer against the card.
 
-Models are built from the architecture's ``test_config`` merged over the card's
-config, and fed the card's inputs resized by ``test_inputs``: a small model of
-the same code paths. Outputs are matched to the card's ``outputs`` by position
-(a tensor, a tuple), by name (a dict; in order when its keys are upstream's, as
-the FPN's torchvision level names "0".."3", "pool" are the card's p2..p5, pool,
-which is how the ONNX export names them too) or per sample (a list of dicts, one
-per image, as detectors return them).
+Models are those of :func:`zoo.small.small_card`: the architecture's
+``test_config`` merged over the card's config, fed the card's inputs resized by
+``test_inputs``, a small model of the same code paths. Outputs are matched to
+the card's ``outputs`` by position (a tensor, a tuple), by name (a dict; in
+order when its keys are upstream's, as the FPN's torchvision level names
+"0".."3", "pool" are the card's p2..p5, pool, which is how the ONNX export names
+them too) or per sample (a list of dicts, one per image, as detectors return
+them).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 
 from zoo.architecture import Architecture
 from zoo.cards import Card, InputSpec, OutputSpec
+from zoo.small import merge
 
 if TYPE_CHECKING:
     import torch
@@ -30,27 +32,8 @@ SEED = 0
 AXIS_SIZE = re.compile(r"^(?P<axis>[THW])(?:/(?P<stride>\d+))?$")
 
 
-def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """``changes`` laid over ``base``, nested mappings merged key by key."""
-    result = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
-    return result
-
-
 def small_config(architecture: Architecture, config: Mapping[str, Any]) -> BaseModel:
-    return architecture.validate_config(merged(config, architecture.test_config))
-
-
-def small_card(card: Card, architecture: Architecture) -> Card:
-    """The small model's card: ``test_config`` over its config, ``test_inputs`` in its inputs."""
-    data = card.to_data()
-    data["config"] = merged(card.config, architecture.test_config)
-    data["inputs"] = [{**spec, **architecture.test_inputs} for spec in data["inputs"]]
-    return Card.from_data(data, origin=f"{card.name} with {architecture.name}'s test_config")
+    return architecture.validate_config(merge(config, architecture.test_config))
 
 
 def example_inputs(card: Card, batch: int = BATCH) -> list[torch.Tensor]:

@@ -23,10 +23,10 @@ from zoo.conformance.examples import (
     SEED,
     example_inputs,
     output_problems,
-    small_card,
     small_config,
     wrong_inputs,
 )
+from zoo.small import small_card
 
 if TYPE_CHECKING:
     import torch
@@ -144,6 +144,25 @@ def state_dict_round_trip(item: Item) -> None:
             ) from None
 
 
+def exports_to_onnx(item: Item) -> None:
+    """``zoo.export`` writes an ONNX file that onnxruntime runs as PyTorch does, at two batches."""
+    from zoo.exporters.pipeline import export
+
+    card = small_card(item.card, item.registry)
+    with tempfile.TemporaryDirectory(prefix="zoo-kit-") as folder:
+        report = export(card, Path(folder) / "onnx", pretrained=False, registry=item.registry)
+    first = card.inputs[0]
+    batches = sorted(
+        {check.input_shapes[first.name][first.layout.index("N")] for check in report.checks}
+    )
+    if not report.passed or len(batches) < 2:
+        raise ContractError(
+            f"card {item.card.name!r}: the ONNX export was checked against PyTorch at batch "
+            f"size(s) {batches} ({'passed' if report.passed else 'failed'}); the contract is "
+            "two batch sizes, so declare the batch axis dynamic in ExportHints"
+        )
+
+
 def hf_model_card_round_trip(item: Item) -> None:
     """The card renders to a Hugging Face model card (as ``zoo push`` publishes it) and back."""
     from huggingface_hub import ModelCard
@@ -184,7 +203,7 @@ def small_run(item: Item) -> SmallRun:
     """
     import torch
 
-    card = small_card(item.card, item.architecture)
+    card = small_card(item.card, item.registry)
     key = (id(item.architecture), card.model_dump_json())
     run = _RUNS.get(key)
     if run is None or run.architecture is not item.architecture:

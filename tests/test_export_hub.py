@@ -28,7 +28,8 @@ def test_a_model_published_on_the_hub_exports_with_its_verified_weights(
     model = zoo.build("toy", card.config, registry=registry).eval()
     with torch.no_grad():
         model[1].running_mean.uniform_(-1, 1)  # so that weights left random would show
-    publish.push(publish.write_folder(card, model.state_dict(), tmp_path / "folder"), "me/toy")
+    folder = publish.write_folder(card, model.state_dict(), tmp_path / "folder")
+    publish.push(folder.path, "me/toy")
 
     report = export("hf-hub:me/toy", tmp_path / "out", registry=registry)
 

@@ -3,6 +3,10 @@
 Each ``console`` block's ``$ `` commands run with bash, one after another, in a
 fresh virtual environment (:class:`conftest.FreshVenv`) and a sandbox folder, or in
 the repository root where the block is marked ``<!-- runs in the repository root -->``.
+A block marked ``<!-- parsed, not run, ... -->`` (the README's full-size exports,
+minutes each; ``tests/test_export.py`` runs every export at a small size) runs each
+command with ``--help`` appended instead: the command and every option name must
+exist, though option values are not checked.
 The network is stood in for, never reached:
 
 - the Hub is the loopback server of ``tests/hub_server.py`` (``HF_ENDPOINT``), which
@@ -37,6 +41,7 @@ from zoo.cards import Card
 from zoo.registry import Registry
 
 ROOT_MARKER = "<!-- runs in the repository root -->"
+PARSE_MARKER = "<!-- parsed, not run, by the docs test"
 DOCUMENTS = {"CONTRIBUTING.md": None, "README.md": "## A short tour"}
 REGISTRY = Registry.from_entry_points()
 # Put into the fresh venv: downloads of the URLs in $ZOO_TEST_URLS come from local files.
@@ -64,7 +69,8 @@ class Block:
     document: str
     line: int
     commands: list[str]
-    in_root: bool
+    in_root: bool = False
+    parsed_only: bool = False
 
     def __str__(self) -> str:
         return f"{self.document}:{self.line}"
@@ -109,7 +115,8 @@ def console_blocks(document: str, heading: str | None) -> list[Block]:
         if fence[3:].strip() == "console":
             marker = next((line.strip() for line in reversed(lines[:index]) if line.strip()), "")
             commands = [line[2:] for line in body if line.startswith("$ ")]
-            blocks.append(Block(document, index + 1, commands, marker == ROOT_MARKER))
+            in_root, parsed_only = marker == ROOT_MARKER, marker.startswith(PARSE_MARKER)
+            blocks.append(Block(document, index + 1, commands, in_root, parsed_only))
         index = closing + 1
     return blocks
 
@@ -245,23 +252,35 @@ def sandbox(tmp_path: Path) -> Sandbox:
 
 def run_blocks(sandbox: Sandbox, blocks: list[Block], used: set[str]) -> None:
     for block in blocks:
+        if block.parsed_only:
+            for written in block.commands:
+                run_command(sandbox, block, written, f"{without_comment(written)} --help")
+            continue
         for name, make in FILES.items():
             if any(name in command for command in block.commands):
                 make(sandbox)
                 used.add(name)
         for written in block.commands:
-            command = written.split(" # ", 1)[0].strip()
+            command = without_comment(written)
             if command in REWRITES:
                 used.add(command)
                 command = REWRITES[command][0]
             for card in cards_named(command):
                 stand_in_weights(sandbox, card)
-            result = sandbox.run(command, block)
-            assert result.returncode == 0, (
-                f"{block}: `{written}` failed ({result.returncode}):\n"
-                f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-            )
-            assert "Traceback" not in result.stderr, f"{block}: `{written}`:\n{result.stderr}"
+            run_command(sandbox, block, written, command)
+
+
+def without_comment(written: str) -> str:
+    return written.split(" # ", 1)[0].strip()
+
+
+def run_command(sandbox: Sandbox, block: Block, written: str, command: str) -> None:
+    result = sandbox.run(command, block)
+    assert result.returncode == 0, (
+        f"{block}: `{written}` failed ({result.returncode}):\n"
+        f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    )
+    assert "Traceback" not in result.stderr, f"{block}: `{written}`:\n{result.stderr}"
 
 
 def test_the_documents_hold_their_shell_examples_in_console_blocks_only():
@@ -291,7 +310,14 @@ def test_every_command_in_the_readme_tour_runs_as_written(sandbox):
 
 
 def test_a_renamed_flag_fails_the_block_that_uses_it(sandbox):
-    block = Block("example.md", 7, ["zoo list --tsk video-classification"], in_root=False)
+    block = Block("example.md", 7, ["zoo list --tsk video-classification"])
 
     with pytest.raises(AssertionError, match=r"example\.md:7: `zoo list --tsk .*` failed \(2\)"):
+        run_blocks(sandbox, [block], set())
+
+
+def test_a_renamed_flag_fails_a_block_that_is_only_parsed(sandbox):
+    block = Block("example.md", 9, ["zoo export c3d --statc -o c3d/"], parsed_only=True)
+
+    with pytest.raises(AssertionError, match=r"example\.md:9: `zoo export c3d --statc .*` failed"):
         run_blocks(sandbox, [block], set())

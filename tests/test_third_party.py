@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE_PLUGIN, FreshVenv, clean_copy
 
+from zoo.exporters.report import ExportReport
 from zoo.registry import Registry
 
 EXAMPLE_CARD = "r2plus1d-18-kinetics400"
@@ -122,6 +123,21 @@ def test_a_new_plugin_skeleton_installs_and_passes_the_kit_as_written(plugin_ven
     skeleton = next(report for report in reports if report["name"] == "kit-skeleton")
     assert (skeleton["distribution"], skeleton["status"]) == ("zoo-kit-skeleton", "loaded")
     assert skeleton["cards"] == ["kit-skeleton-example"]
+
+
+@pytest.mark.heavy
+def test_zoo_export_writes_the_examples_checked_onnx_file(plugin_venv):
+    """The card's whole R(2+1)D-18 (31.5M parameters) on 4-frame clips: about half a minute."""
+    result = plugin_venv.run(
+        "zoo", "export", "r2plus1d-18", "--random", "--frames", "4", "--json", "-o", "onnx"
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = ExportReport.model_validate_json(result.stdout)
+    assert report.passed and report.model == EXAMPLE_CARD
+    assert [tensor.shape for tensor in report.inputs] == [["batch", 3, "frames", "height", "width"]]
+    assert {check.input_shapes["video"][0] for check in report.checks} == {1, 2}
+    assert (plugin_venv.home / "onnx" / "model.onnx").is_file()
 
 
 @pytest.mark.heavy

@@ -15,7 +15,7 @@ import pytest
 from zoo.weights import zoo_cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_ROOTS = {"zoo_plugins": ROOT / "plugins", "zoo_cards": ROOT / "cards"}
+PACKAGE_ROOTS = {"zoo": ROOT / "zoo", "zoo_plugins": ROOT / "plugins", "zoo_cards": ROOT / "cards"}
 NOT_SHIPPED = {"__pycache__"}
 
 
@@ -34,7 +34,7 @@ def folders_holding_files(package: str, folder: Path) -> set[str]:
     return names
 
 
-def test_every_plugin_and_card_folder_is_a_declared_package():
+def test_every_core_plugin_and_card_folder_is_a_declared_package():
     expected = set().union(*(folders_holding_files(p, f) for p, f in PACKAGE_ROOTS.items()))
 
     assert sorted(expected - declared_packages()) == []

@@ -5,6 +5,7 @@
     >>> model = zoo.load("i3d-kinetics")                # card -> verified weights -> eval model
     >>> model = zoo.load("i3d-kinetics", pretrained=False)
     >>> zoo.export("i3d-kinetics", "i3d/")              # checked model.onnx, card.yaml, report
+    >>> zoo.predictor("i3d-kinetics")("clip.mp4").labels[:3]   # decode, sample, classify
 
 Importing zoo does not import torch; building a model does.
 """
@@ -14,13 +15,20 @@ from __future__ import annotations
 from os import PathLike
 from typing import TYPE_CHECKING, Literal
 
-from zoo.architecture import Architecture, ExportHints, FeatureHints
+from zoo.architecture import (
+    Architecture,
+    DerivedInput,
+    ExportHints,
+    FeatureHints,
+    InferenceHints,
+)
 from zoo.cards import Card
 from zoo.errors import (
     AmbiguousNameError,
     CardError,
     ExportCheckError,
     ExportError,
+    InputError,
     UnknownNameError,
     WeightsError,
     ZooError,
@@ -32,16 +40,20 @@ from zoo.registry import ZooPluginWarning, default_registry
 
 if TYPE_CHECKING:
     from zoo.exporters.report import ExportReport
+    from zoo.inference import Predictor
 
 __all__ = [
     "AmbiguousNameError",
     "Architecture",
     "Card",
     "CardError",
+    "DerivedInput",
     "ExportCheckError",
     "ExportError",
     "ExportHints",
     "FeatureHints",
+    "InferenceHints",
+    "InputError",
     "UnknownNameError",
     "WeightsError",
     "ZooError",
@@ -53,6 +65,7 @@ __all__ = [
     "hookimpl",
     "list_models",
     "load",
+    "predictor",
 ]
 
 
@@ -121,4 +134,44 @@ def export(
         fp16=fp16,
         check=check,
         force=force,
+    )
+
+
+def predictor(
+    name: str | Card,
+    *,
+    device: str = "auto",
+    dtype: str | None = None,
+    backend: str | None = None,
+    weights: str | PathLike[str] | None = None,
+    layout: str | None = None,
+    pretrained: bool = True,
+    compile: bool | None = None,
+    onnx: str | PathLike[str] | None = None,
+    memory_format: str | None = None,
+    clips: int | None = None,
+) -> Predictor:
+    """A predictor for model ``name``: files, images or frames in, typed results out.
+
+    Pre-processing comes from the card, post-processing from the task. ``backend``
+    (``"torch"`` or ``"onnxruntime"``), ``memory_format`` and ``compile`` default to the
+    fastest option measured for the architecture; ``dtype`` (float32, bfloat16, float16)
+    runs under autocast on ``device`` (``"auto"``: CUDA, then MPS, then CPU).
+    ``weights``/``layout``/``pretrained`` are those of :func:`load`; ``onnx`` is the file
+    ``zoo export`` wrote, for the onnxruntime backend. See :mod:`zoo.inference`.
+    """
+    from zoo.inference import predictor as build_predictor
+
+    return build_predictor(
+        name,
+        device=device,
+        dtype=dtype,
+        backend=backend,
+        weights=weights,
+        layout=layout,
+        pretrained=pretrained,
+        compile=compile,
+        onnx=onnx,
+        memory_format=memory_format,
+        clips=clips,
     )

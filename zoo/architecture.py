@@ -126,6 +126,44 @@ class FeatureHints(BaseModel):
         return import_string(self.pooled)
 
 
+class DerivedInput(BaseModel):
+    """An input computed from the decoded RGB frames instead of read from them (optical flow).
+
+    ``function`` (an import string) takes uint8 RGB frames ``(T, H, W, 3)``, already resized
+    as the card says but not yet cropped, and returns float32 ``(C, T - lag, H, W)`` in the
+    input's ``value_range``; the predictor crops, lays out and normalises the result.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    function: str = Field(pattern=IMPORT_STRING)
+    lag: int = Field(default=0, ge=0, description="frames in minus frames out (1 for flow)")
+
+
+class InferenceHints(BaseModel):
+    """What the predictor needs to know about an architecture that no card says.
+
+    The default way to run it (backend, memory format, ``torch.compile``) is the fastest
+    one measured for the family; ``measured`` says where. ``postprocess`` names a function
+    that turns the raw outputs into the task's standard form when they are not in it
+    already: for object detection, ``(outputs: dict[str, Tensor], image_sizes: list of
+    (height, width), threshold: float) -> list of {"boxes" (K, 4) xyxy pixels of the model
+    input, "scores" (K,), "labels" (K,)}``, one per image. ``derived_inputs`` maps a card's
+    ``channel_order`` (such as ``flow-xy``) to the function computing it from RGB frames.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["torch", "onnxruntime"] = "torch"
+    memory_format: Literal["contiguous", "channels_last"] = Field(
+        default="contiguous", description="channels_last: 4-D and 5-D tensors channels last"
+    )
+    compile: bool = False
+    postprocess: str | None = Field(default=None, pattern=IMPORT_STRING)
+    derived_inputs: dict[str, DerivedInput] = Field(default_factory=dict)
+    measured: str = Field(default="", description="where the default choice was measured")
+
+
 class Architecture(BaseModel):
     """An architecture a plugin provides.
 
@@ -156,6 +194,7 @@ class Architecture(BaseModel):
         default_factory=dict,
         description="InputSpec fields (size, frames) replaced in every input of a small card",
     )
+    inference: InferenceHints = Field(default_factory=InferenceHints)
     converter_examples: dict[str, str] = Field(
         default_factory=dict,
         description=(

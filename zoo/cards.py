@@ -58,8 +58,43 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TemporalSampling(Strict):
+    """Which frames of a video a model sees at test time, stated so that code can follow it.
+
+    The free-text ``sampling`` of the input says the same for people; this is what the
+    predictor runs. Frames are first resampled to the input's ``fps`` (when it has one).
+
+    - ``clips``: ``clips`` clips of ``frames`` consecutive frames, evenly spaced over the
+      video (mmaction2's test-mode ``SampleFrames``); a video-level prediction averages
+      their softmax probabilities (mmaction2's ``average_clips='prob'``). One clip is the
+      centre one.
+    - ``whole``: the whole video as one clip (the network takes any length of at least
+      ``min_frames``), as the I3D authors test.
+    - ``last``: the most recent ``frames`` frames (forecasting), or all of them when the
+      video is shorter but has at least ``min_frames``.
+
+    ``too_short`` says what happens when a video has fewer frames than that: ``loop`` it
+    (mmaction2's default), ``pad`` by repeating the last frame, or refuse it (``error``)
+    with a message naming the minimum.
+    """
+
+    protocol: Literal["clips", "whole", "last"] = "clips"
+    clips: int = Field(default=1, ge=1, description="evenly spaced clips averaged (protocol clips)")
+    min_frames: int | None = Field(
+        default=None, ge=1, description="fewest frames the network takes (whole, last)"
+    )
+    too_short: Literal["loop", "pad", "error"] = "loop"
+
+
 class InputSpec(Strict):
-    """One model input and the preprocessing that produces it from raw pixels."""
+    """One model input and the preprocessing that produces it from raw pixels.
+
+    The spatial steps, in order: ``resize`` the shorter side (capping the longer side at
+    ``max_size``), or, with no ``resize`` and a fixed ``size``, resize the whole image to
+    ``size`` (aspect ratio not kept); a ``dynamic_size`` input without ``resize`` is used
+    as it comes. Then the ``center`` crop to ``size``, pixels to ``value_range``, ``mean``
+    and ``std`` per channel (in ``channel_order``), and the axes to ``layout``.
+    """
 
     name: str = "input"
     layout: str = Field(pattern=r"^N[CTHW]{3,4}$", description="e.g. NCHW, NCTHW, NTCHW")
@@ -68,10 +103,17 @@ class InputSpec(Strict):
     frames: int | None = Field(default=None, ge=1, description="clip length, for T layouts")
     fps: float | None = Field(default=None, gt=0)
     sampling: str | None = Field(default=None, description="how frames are chosen from a video")
+    temporal: TemporalSampling | None = Field(
+        default=None, description="the test-time frame sampling as data (T layouts only)"
+    )
     size: tuple[int, int] = Field(description="(height, width) the model is fed")
     resize: int | None = Field(default=None, ge=1, description="shorter side before the crop")
+    max_size: int | None = Field(
+        default=None, ge=1, description="cap on the longer side when resizing the shorter"
+    )
     crop: Literal["center", "none"] = "center"
     interpolation: Literal["nearest", "bilinear", "bicubic"] = "bilinear"
+    antialias: bool = Field(default=True, description="low-pass filter when shrinking")
     value_range: tuple[float, float] = Field(
         default=(0.0, 1.0), description="range pixel values are scaled to before mean/std"
     )
@@ -89,6 +131,18 @@ class InputSpec(Strict):
                 f"frames must be given exactly when the layout has a T axis "
                 f"(layout {self.layout!r}, frames {self.frames!r})"
             )
+        if self.temporal is not None and self.frames is None:
+            raise ValueError(f"temporal sampling needs a T axis in the layout ({self.layout!r})")
+        minimum = self.temporal.min_frames if self.temporal else None
+        if minimum is not None and self.frames is not None and minimum > self.frames:
+            raise ValueError(
+                f"temporal.min_frames ({minimum}) exceeds the clip length frames ({self.frames})"
+            )
+        if self.max_size is not None and (self.resize is None or self.max_size < self.resize):
+            raise ValueError(
+                f"max_size caps a resize of the shorter side: it needs resize <= max_size, "
+                f"found resize {self.resize}, max_size {self.max_size}"
+            )
         if (self.mean is None) != (self.std is None):
             raise ValueError("mean and std must be given together")
         for field in ("mean", "std"):
@@ -101,6 +155,11 @@ class InputSpec(Strict):
         if low >= high:
             raise ValueError(f"value_range must rise, found {self.value_range}")
         return self
+
+    @property
+    def sampling_protocol(self) -> TemporalSampling:
+        """The stated temporal sampling, or the default (one centre clip, looped if short)."""
+        return self.temporal or TemporalSampling()
 
     def example_shape(self, batch: int = 1) -> tuple[int, ...]:
         """The input's shape for ``batch`` samples, in the card's layout."""

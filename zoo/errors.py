@@ -83,6 +83,19 @@ class WeightsError(ZooError, ValueError):
     """Weights that cannot be used: wrong hash, corrupt file, keys or shapes that do not match."""
 
 
+class InputError(ZooError, ValueError):
+    """An input the predictor cannot use: missing, undecodable, or not what the model takes.
+
+    The message starts with the input (its path, or what kind of object it was) so that a
+    run over many inputs can report each failure on one line and carry on.
+    """
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+        self.source = source
+        self.problem = problem
+
+
 class PluginError(ZooError, RuntimeError):
     """A plugin's own code (builder, converter) failed; the message names the plugin's function."""
 

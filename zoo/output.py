@@ -27,6 +27,24 @@ def output_errors(path: Path) -> Iterator[None]:
         raise OutputError(f"cannot write {where}: {error.strerror or error}") from None
 
 
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write to, renamed to ``path`` when the block ends.
+
+    For writers that want a file name (Pillow, PyAV); a failure leaves no partial file.
+    """
+    with output_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        temporary = Path(name)
+        try:
+            yield temporary
+            temporary.replace(path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary sibling and a rename."""
     with output_errors(path):

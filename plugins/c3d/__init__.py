@@ -113,6 +113,13 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 first_conv="conv1",
             ),
             test_config={"channels": (4, 8, 8, 8, 16, 16, 16, 16), "hidden": 32},
+            inference=zoo.InferenceHints(
+                backend="onnxruntime",
+                measured=(
+                    "benchmarks/bench_backends.py --family c3d: onnxruntime beat torch eager "
+                    "and channels_last on one CPU thread (benchmarks/results/backends.json)"
+                ),
+            ),
             summary="C3D: 3D ConvNet on 16x112x112 clips (Tran et al. 2015), returns logits",
         )
     ]

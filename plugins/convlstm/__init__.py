@@ -64,6 +64,14 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 min_frames=1,
             ),
             test_config={"hidden_channels": [4, 4]},
+            inference=zoo.InferenceHints(
+                backend="onnxruntime",
+                measured=(
+                    "benchmarks/bench_backends.py --family convlstm: onnxruntime (one Scan "
+                    "node) beat torch eager and channels_last on one CPU thread "
+                    "(benchmarks/results/backends.json)"
+                ),
+            ),
             summary="ConvLSTM encoding–forecasting network (Shi et al. 2015), frames in NTCHW",
         )
     ]

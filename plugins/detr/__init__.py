@@ -90,6 +90,15 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "decoder_layers": 1,
             },
             test_inputs={"size": (64, 96)},
+            inference=zoo.InferenceHints(
+                postprocess="zoo_plugins.detr.postprocess:postprocess",
+                memory_format="channels_last",
+                measured=(
+                    "benchmarks/bench_backends.py --family detr: onnxruntime is fastest, but its "
+                    "graph takes only the card's 800x1066 and images keep their aspect ratio, "
+                    "so torch in channels_last, faster than eager, is the default"
+                ),
+            ),
             summary=(
                 "DETR (Carion et al. 2020): ResNet backbone, transformer encoder-decoder and "
                 "set prediction of boxes and classes"

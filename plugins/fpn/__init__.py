@@ -145,6 +145,13 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "representation_size": 32,
             },
             test_inputs={"size": (48, 64)},
+            inference=zoo.InferenceHints(
+                measured=(
+                    "benchmarks/bench_backends.py --family fpn: the exported graph takes one "
+                    "480x640 image (legacy exporter), so torch eager, as fast as channels_last, "
+                    "is the default"
+                ),
+            ),
             expected_failures={
                 "exports_to_onnx": (
                     "the legacy exporter traces the detector at one input size and batch 1 "

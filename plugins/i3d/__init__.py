@@ -73,6 +73,18 @@ TEST_INPUTS = {"frames": 18, "size": (MIN_SIZE, MIN_SIZE)}
 TEST_CONFIG = {"frames": 18, "size": (MIN_SIZE, MIN_SIZE)}
 
 
+#: The flow stream's input is computed, not read: TV-L1 flow from T + 1 resized RGB frames.
+#: onnxruntime ran the network fastest (the exported graph keeps the clip length dynamic).
+INFERENCE = zoo.InferenceHints(
+    derived_inputs={"flow-xy": zoo.DerivedInput(function="zoo_plugins.i3d.flow:tvl1_flow", lag=1)},
+    backend="onnxruntime",
+    measured=(
+        "benchmarks/bench_backends.py --family i3d: onnxruntime beat torch eager and "
+        "channels_last on one CPU thread (benchmarks/results/backends.json)"
+    ),
+)
+
+
 @zoo.hookimpl
 def zoo_architectures() -> list[zoo.Architecture]:
     return [
@@ -94,6 +106,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             ),
             test_config=TEST_CONFIG,
             test_inputs=TEST_INPUTS,
+            inference=INFERENCE,
             summary="Inflated Inception-V1 (I3D) video classifier; logits averaged over time.",
         ),
         zoo.Architecture(
@@ -113,6 +126,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             ),
             test_config=TEST_CONFIG,
             test_inputs=TEST_INPUTS,
+            inference=INFERENCE,
             summary="Two-stream I3D: RGB and optical-flow I3D streams, logits summed.",
         ),
     ]

@@ -92,6 +92,13 @@ def zoo_architectures() -> list[zoo.Architecture]:
             ),
             test_config={"layers": (1, 1, 1, 1), "groups": 2, "width_per_group": 4},
             test_inputs={"size": (64, 64)},
+            inference=zoo.InferenceHints(
+                backend="onnxruntime",
+                measured=(
+                    "benchmarks/bench_backends.py --family resnext: onnxruntime beat torch "
+                    "eager and channels_last on one CPU thread (benchmarks/results/backends.json)"
+                ),
+            ),
             summary=(
                 "ResNeXt (aggregated residual transformations, Xie et al. 2017) and ResNet "
                 "(cardinality 1): ImageNet classifiers and multi-scale backbones"

@@ -98,6 +98,13 @@ def zoo_architectures() -> list[zoo.Architecture]:
             ),
             test_config={"image_size": 32, "patch_size": 8, "width": 32, "depth": 2, "heads": 2},
             test_inputs={"size": (32, 32)},
+            inference=zoo.InferenceHints(
+                backend="onnxruntime",
+                measured=(
+                    "benchmarks/bench_backends.py --family vit: onnxruntime beat torch eager "
+                    "and channels_last on one CPU thread (benchmarks/results/backends.json)"
+                ),
+            ),
             summary="Vision Transformer: patch embedding, class token, pre-norm blocks",
         )
     ]

@@ -7,7 +7,14 @@ inside, when they run.
 
 from __future__ import annotations
 
-from zoo.cli import cards, export, listing, scaffold, weights  # noqa: F401  (each registers its commands)
+from zoo.cli import (  # noqa: F401  (each registers its commands)
+    cards,
+    export,
+    listing,
+    predict,
+    scaffold,
+    weights,
+)
 from zoo.cli.base import main
 
 __all__ = ["main"]

@@ -100,6 +100,34 @@ def atomic_write(target: Path) -> Iterator[Path]:
             temporary.unlink(missing_ok=True)
 
 
+def model_source_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--weights FILE [--layout L]`` and ``--random``: what every model-building command takes.
+
+    They mean what ``zoo.load(weights=..., layout=...)`` and ``pretrained=False`` mean.
+    """
+    options = [
+        click.option(
+            "--weights",
+            type=click.Path(exists=True, dir_okay=False),
+            help="A local safetensors file instead of the card's weights.",
+        ),
+        click.option("--layout", help="Key layout of --weights (default: zoo), e.g. timm."),
+        click.option("--random", "random_init", is_flag=True, help="Random weights, no download."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def weights_arguments(weights: str | None, layout: str | None, random_init: bool) -> dict:
+    """The ``zoo.load`` keywords for the model-source options, refusing contradictions."""
+    if random_init and weights is not None:
+        raise click.UsageError("--random and --weights contradict each other; give one")
+    if layout is not None and weights is None:
+        raise click.UsageError("--layout describes a --weights file; give --weights too")
+    return {"weights": weights, "layout": layout, "pretrained": not random_init}
+
+
 def megabytes(size: int) -> str:
     return f"{size / 1e6:.1f}MB"
 

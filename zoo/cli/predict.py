@@ -1,0 +1,294 @@
+"""``zoo predict`` and ``zoo bench``: run a model on files, or time it.
+
+Both build a predictor (torch is imported when they run, never at import) and only parse
+and print: decoding, batching and results are :mod:`zoo.inference`'s. ``zoo predict``
+reports a bad input on one line and carries on with the others; its exit status is 1
+when any input failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from zoo.cli.base import echo_table, fails_cleanly, main, model_source_options, weights_arguments
+
+if TYPE_CHECKING:
+    from zoo.inference import Predictor, Result
+    from zoo.inference.bench import BenchReport
+
+DTYPES = click.Choice(["float32", "bfloat16", "float16"])
+BACKENDS = click.Choice(["torch", "onnxruntime"])
+MEMORY_FORMATS = click.Choice(["contiguous", "channels_last"])
+
+
+def runtime_options(command: Any) -> Any:
+    """Where and how the model runs; defaults are the architecture's fastest measured way."""
+    options = [
+        click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps"),
+        click.option("--dtype", type=DTYPES, help="Autocast dtype (default: float32)."),
+        click.option("--backend", type=BACKENDS, help="Default: the architecture's fastest."),
+        click.option(
+            "--onnx",
+            type=click.Path(exists=True, dir_okay=False),
+            help="The model.onnx `zoo export` wrote, for --backend onnxruntime.",
+        ),
+        click.option("--memory-format", type=MEMORY_FORMATS, help="Override the default."),
+        click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: Any) -> Predictor:
+    from zoo.inference import predictor
+
+    return predictor(name, **runtime, **source, **extra)
+
+
+@main.command()
+@click.argument("name")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--topk", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--threshold",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Detectors: the lowest score kept.",
+)
+@click.option("--clips", type=click.IntRange(min=1), help="Clips (frames, frame-wise) averaged.")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@runtime_options
+@model_source_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input, per line.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for written outputs (forecast GIFs).",
+)
+@click.option(
+    "--show-input",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the exact model input as a contact sheet (.png) or animation (.gif).",
+)
+@click.pass_context
+@fails_cleanly
+def predict(
+    context: click.Context,
+    name: str,
+    inputs: tuple[str, ...],
+    topk: int,
+    threshold: float,
+    clips: int | None,
+    batch_size: int,
+    device: str,
+    dtype: str | None,
+    backend: str | None,
+    onnx: str | None,
+    memory_format: str | None,
+    compile_: bool | None,
+    weights: str | None,
+    layout: str | None,
+    random_init: bool,
+    as_json: bool,
+    output: Path | None,
+    show_input: Path | None,
+) -> None:
+    """Run model NAME on INPUTS (images or videos) and print labels, boxes or forecasts."""
+    from tqdm import tqdm
+
+    from zoo.errors import InputError
+
+    runtime = {
+        "device": device,
+        "dtype": dtype,
+        "backend": backend,
+        "onnx": onnx,
+        "memory_format": memory_format,
+        "compile": compile_,
+    }
+    predictor = build(name, runtime, weights_arguments(weights, layout, random_init), clips=clips)
+    if show_input is not None:
+        _show_inputs(predictor, inputs, show_input)
+    outcomes = predictor.stream(inputs, topk=topk, threshold=threshold, batch_size=batch_size)
+    written: set[Path] = set()
+    failed = 0
+    bar = tqdm(total=len(inputs), unit="input", file=sys.stderr, disable=not sys.stderr.isatty())
+    with bar:
+        for outcome in outcomes:
+            bar.update()
+            if isinstance(outcome, InputError):
+                failed += 1
+                bar.write(f"error: {outcome}", file=sys.stderr)
+                continue
+            if output is not None and hasattr(outcome, "write_gif"):
+                outcome = outcome.write_gif(_forecast_path(output, outcome.input, written))
+            _print_result(outcome, as_json, bar)
+    if failed:
+        click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
+        context.exit(1)
+
+
+def _show_inputs(predictor: Predictor, inputs: tuple[str, ...], path: Path) -> None:
+    """The model input of each decodable input as a picture (``<stem>-<n>`` for several)."""
+    from zoo.errors import InputError
+
+    for number, item in enumerate(inputs, start=1):
+        target = path if len(inputs) == 1 else path.with_name(f"{path.stem}-{number}{path.suffix}")
+        try:
+            pictures = predictor.show_input(predictor.preprocess(item), target)
+        except InputError:
+            continue  # reported once, with the prediction's errors
+        for picture in pictures:
+            click.echo(f"wrote {picture} (model input of {item})", err=True)
+
+
+def _forecast_path(folder: Path, source: str, written: set[Path]) -> Path:
+    stem = Path(source).stem
+    target = folder / f"{stem}.forecast.gif"
+    number = 1
+    while target in written:
+        number += 1
+        target = folder / f"{stem}-{number}.forecast.gif"
+    written.add(target)
+    return target
+
+
+def _print_result(result: Result, as_json: bool, bar: Any) -> None:
+    data = result.to_json_data()
+    lines = [json.dumps(data)] if as_json else _table(data)
+    for line in lines:
+        bar.write(line, file=sys.stdout)
+
+
+def _table(data: dict[str, Any]) -> list[str]:
+    """A readable block per result: a heading line, then a table by task."""
+    heading = f"{data['input']}  ({data['model']}{'; ' + data['note'] if data['note'] else ''})"
+    if "predictions" in data:
+        rows = [
+            [str(rank), row["label"], str(row["index"]), f"{row['score']:.4f}"]
+            for rank, row in enumerate(data["predictions"], start=1)
+        ]
+        return [heading, *_indented(["rank", "label", "index", "score"], rows)]
+    if "detections" in data:
+        rows = [
+            [row["label"], f"{row['score']:.3f}", ", ".join(f"{v:.1f}" for v in row["box"])]
+            for row in data["detections"]
+        ]
+        summary = f"  {len(rows)} detections with score > {data['threshold']}"
+        return [heading, summary, *_indented(["label", "score", "box (x1, y1, x2, y2)"], rows)]
+    if "forecast" in data:
+        where = data["forecast"] or "not written (give -o DIR to write a GIF)"
+        return [heading, f"  forecast {'x'.join(map(str, data['shape']))}: {where}"]
+    return [heading, *(f"  {key}: {shape}" for key, shape in data["shapes"].items())]
+
+
+def _indented(header: list[str], rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = []
+    for row in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return lines
+
+
+@main.command()
+@click.argument("name")
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(min=0))
+@click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--threads", type=click.IntRange(min=1), help="torch (and onnxruntime) threads.")
+@click.option(
+    "--compare",
+    is_flag=True,
+    help="Run eager, channels_last, torch.compile and onnxruntime on the same input.",
+)
+@runtime_options
+@model_source_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@fails_cleanly
+def bench(
+    name: str,
+    batch: int,
+    warmup: int,
+    steps: int,
+    threads: int | None,
+    compare: bool,
+    device: str,
+    dtype: str | None,
+    backend: str | None,
+    onnx: str | None,
+    memory_format: str | None,
+    compile_: bool | None,
+    weights: str | None,
+    layout: str | None,
+    random_init: bool,
+    as_json: bool,
+) -> None:
+    """Time model NAME's forward on its card's example input: throughput, latency, memory."""
+    import torch
+
+    from zoo.errors import ZooError
+    from zoo.inference import bench as benchmarks
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    source = weights_arguments(weights, layout, random_init)
+    runtime = {"device": device, "dtype": dtype}
+    timing = {"batch": batch, "warmup": warmup, "steps": steps}
+    chosen = {"backend": backend, "onnx": onnx, "memory_format": memory_format, "compile": compile_}
+    if compare and any(value is not None for value in chosen.values()):
+        raise click.UsageError("--compare runs every variant; drop " + _given(chosen))
+    if compare:
+        reports, failures = benchmarks.compare(
+            name, list(benchmarks.VARIANTS), **timing, **runtime, **source
+        )
+        for variant, problem in failures.items():
+            click.echo(f"warning: variant {variant} did not run: {problem}", err=True)
+        if not reports:
+            raise ZooError(f"no variant of {name} ran")
+    else:
+        predictor = build(name, runtime | chosen, source)
+        reports = [benchmarks.benchmark(predictor, **timing)]
+    if as_json:
+        click.echo(json.dumps([report.model_dump(mode="json") for report in reports], indent=2))
+        return
+    _bench_table(reports)
+
+
+def _given(options: dict[str, Any]) -> str:
+    given = [key.replace("_", "-") for key, value in options.items() if value is not None]
+    return ", ".join(f"--{key}" for key in given)
+
+
+def _bench_table(reports: list[BenchReport]) -> None:
+    first = reports[0]
+    click.echo(
+        f"{first.model}: batch {first.batch}, inputs {first.input_shapes}, "
+        f"{first.parameters / 1e6:.1f}M parameters, "
+        f"{'?' if first.gmacs is None else f'{first.gmacs:.2f}'} GMACs per sample, "
+        f"{first.threads} threads, {first.steps} timed steps after {first.warmup} warm-up"
+    )
+    rows = [
+        [
+            report.variant,
+            ", ".join(f"{key}={value}" for key, value in report.settings.items()),
+            f"{report.samples_per_second:.2f}",
+            f"{report.latency_ms_median:.1f}",
+            f"{report.latency_ms_p95:.1f}",
+            "-" if report.peak_memory_mb is None else f"{report.peak_memory_mb:.0f}",
+            "-" if report.speedup is None else f"{report.speedup:.2f}x",
+        ]
+        for report in reports
+    ]
+    header = ["variant", "settings", "samples/s", "median ms", "p95 ms", "peak MB", "vs eager"]
+    echo_table(header, rows)

@@ -1,0 +1,74 @@
+"""The ONNX file the onnxruntime backend runs: exported once per model and weights, then reused.
+
+``zoo export`` (:func:`zoo.export`) writes and checks the file; this module decides where
+it lives. A model with real weights (the card's, or a file) is exported into the zoo
+cache under a key of everything the graph depends on: the card, the weights file's path,
+size and modification time (or the card's weights), the layout, and the zoo's and torch's
+versions. Randomly initialised weights cannot be found again, so their export goes to a
+temporary folder that is removed when the process ends.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import shutil
+import tempfile
+from importlib.metadata import version
+from os import PathLike
+from pathlib import Path
+
+from zoo.cards import Card
+
+MODEL_FILE = "model.onnx"
+
+
+def exported_model(
+    source: str | Card,
+    card: Card,
+    *,
+    weights: str | PathLike[str] | None,
+    layout: str | None,
+    pretrained: bool,
+) -> Path:
+    """``model.onnx`` for this model and weights, exporting (and checking) it on first use."""
+    import zoo
+
+    if weights is None and not pretrained:
+        target = _temporary_folder(card) / "export"
+    else:
+        target = cache_folder(card, weights, layout)
+        if (target / MODEL_FILE).is_file():
+            return target / MODEL_FILE
+    zoo.export(source, target, weights=weights, layout=layout, pretrained=pretrained)
+    return target / MODEL_FILE
+
+
+def cache_folder(card: Card, weights: str | PathLike[str] | None, layout: str | None) -> Path:
+    """Where the export of ``card`` with these weights is kept in the zoo cache."""
+    import torch
+
+    from zoo.weights import zoo_cache_dir
+
+    if weights is None:
+        source: object = "pretrained"
+    else:
+        path = Path(weights).resolve()
+        stat = path.stat()
+        source = [str(path), stat.st_size, stat.st_mtime_ns]
+    facts = {
+        "card": card.to_data(),
+        "weights": source,
+        "layout": layout,
+        "zoo": version("zoo"),
+        "torch": torch.__version__,
+    }
+    key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+    return zoo_cache_dir() / "onnx" / f"{card.name}-{key}"
+
+
+def _temporary_folder(card: Card) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=f"zoo-onnx-{card.name}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

@@ -1,0 +1,198 @@
+"""Decoded media -> the model's input tensors, every step read from the card.
+
+The card says what the model eats (layout, clip length, frame rate and test protocol,
+resize, crop, value range, mean/std, channel order); the architecture's inference hints
+add only what a card cannot say, such as the function computing optical flow. Nothing
+here reads model code, as torchvision's ``weights.transforms()`` and unlike a hand-written
+script per model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from zoo.architecture import DerivedInput, InferenceHints, import_string
+from zoo.cards import Card, InputSpec
+from zoo.errors import InputError, ZooError
+from zoo.inference import sampling
+from zoo.inference.decode import Media
+from zoo.inference.transforms import (
+    Geometry,
+    Normalization,
+    crop,
+    plan_geometry,
+    resized_pixels,
+    to_channels,
+    to_layout,
+)
+
+
+@dataclass
+class Prepared:
+    """One input, ready for the model: a tensor per card input, rows first.
+
+    Rows are what the model runs as a batch: the clips of a video, the frames of a video
+    given to an image classifier (``framewise``), or the one image. ``inputs`` are the
+    model's inputs, or pixels in [0, 1] when prepared with ``normalize=False``.
+    ``geometry`` maps the (first) input's pixels back to the original image.
+    """
+
+    source: str
+    inputs: dict[str, Tensor]
+    geometry: Geometry
+    rows: int
+    frames_used: int
+    framewise: bool = False
+    note: str = ""
+    normalized: bool = True
+
+    @property
+    def tensor(self) -> Tensor:
+        """The input tensor of a single-input model."""
+        if len(self.inputs) != 1:
+            raise ValueError(
+                f"this model takes {len(self.inputs)} inputs ({', '.join(self.inputs)}); "
+                "use .inputs[name]"
+            )
+        return next(iter(self.inputs.values()))
+
+
+class Preprocessor:
+    """The card's pre-processing as a callable: ``Media -> Prepared``."""
+
+    def __init__(self, card: Card, hints: InferenceHints, *, clips: int | None = None) -> None:
+        self.card = card
+        self.specs = list(card.inputs)
+        self.derived = {
+            spec.name: hints.derived_inputs[spec.channel_order]
+            for spec in self.specs
+            if spec.channel_order in hints.derived_inputs
+        }
+        self._check_derived(hints)
+        self.lag = max((derived.lag for derived in self.derived.values()), default=0)
+        self.clips = clips
+        self.normalizations = {spec.name: Normalization(spec) for spec in self.specs}
+        self.video = "T" in self.specs[0].layout
+
+    def _check_derived(self, hints: InferenceHints) -> None:
+        for spec in self.specs:
+            if spec.channel_order == "flow-xy" and spec.name not in self.derived:
+                raise ZooError(
+                    f"{self.card.name}: input {spec.name!r} is optical flow, but architecture "
+                    f"{self.card.architecture!r} declares no function computing flow-xy "
+                    f"(InferenceHints.derived_inputs has {sorted(hints.derived_inputs)})",
+                )
+
+    def __call__(self, media: Media, *, normalize: bool = True) -> Prepared:
+        windows, note = self._windows(media)
+        unique, positions = np.unique(windows, return_inverse=True)
+        positions = positions.reshape(windows.shape)
+        frames = torch.from_numpy(media.read(unique))
+        inputs, geometries = {}, []
+        for spec in self.specs:
+            geometry = plan_geometry(spec, *media.size, source=media.source)
+            pixels = self._pixels(spec, frames, positions, geometry)
+            normalization = self.normalizations[spec.name]
+            inputs[spec.name] = normalization(pixels) if normalize else pixels
+            geometries.append(geometry)
+        return Prepared(
+            source=media.source,
+            inputs=inputs,
+            geometry=geometries[0],
+            rows=len(windows),
+            frames_used=len(unique),
+            framewise=not self.video and not media.still,
+            note=note,
+            normalized=normalize,
+        )
+
+    def _windows(self, media: Media) -> tuple[np.ndarray, str]:
+        """Frame indices ``(rows, length)`` into the media's frames, and how they were chosen."""
+        spec = self.specs[0]
+        if self.video:
+            if media.still:
+                raise InputError(media.source, self._wants_video())
+            kept = sampling.resample(media, spec.fps)
+            windows = sampling.plan_clips(
+                len(kept),
+                spec,
+                clips=self.clips,
+                lag=self.lag,
+                source=media.source,
+                model=self.card.name,
+            )
+            return kept[windows], self._describe(windows, spec)
+        if media.still:
+            return np.zeros((1, 1), dtype=np.int64), ""
+        if self.card.task != "image-classification":
+            raise InputError(
+                media.source,
+                f"is {media.describe()}; {self.card.name} ({self.card.task}) takes still images",
+            )
+        windows = sampling.plan_framewise(media.count, self.clips)
+        return windows, (
+            f"frame-wise: the image classifier ran on {len(windows)} evenly spaced frames "
+            "and their softmax probabilities were averaged over time"
+        )
+
+    def _wants_video(self) -> str:
+        spec = self.specs[0]
+        rate = f" at {spec.fps:g} fps" if spec.fps else ""
+        return (
+            f"is a still image; {self.card.name} is a video model ({spec.layout}, clips of "
+            f"{spec.frames} frames{rate}) and takes a video file or frames (T, H, W, 3)"
+        )
+
+    def _describe(self, windows: np.ndarray, spec: InputSpec) -> str:
+        rate = f" at {spec.fps:g} fps" if spec.fps else ""
+        frames = windows.shape[1] - self.lag
+        protocol = spec.sampling_protocol.protocol
+        if protocol == "whole":
+            return f"whole video: one clip of {frames} frames{rate}"
+        if protocol == "last":
+            return f"the last {frames} frames{rate}"
+        clips = len(windows)
+        if clips == 1:
+            return f"one clip of {frames} frames{rate} from the middle of the video"
+        return (
+            f"{clips} evenly spaced clips of {frames} frames{rate}; "
+            "softmax probabilities averaged over the clips"
+        )
+
+    def _pixels(
+        self, spec: InputSpec, frames: Tensor, positions: np.ndarray, geometry: Geometry
+    ) -> Tensor:
+        """Pixels in [0, 1] of one input, in its layout: ``(rows, ...)``."""
+        resized = resized_pixels(frames, spec, geometry.resized)
+        if spec.name in self.derived:
+            rows = self._derived(self.derived[spec.name], spec, resized, positions, geometry)
+        else:
+            pixels = to_channels(crop(resized, geometry), spec)
+            index = torch.from_numpy(positions[:, self.lag :] if self.video else positions)
+            rows = pixels[index]
+            if not self.video:
+                rows = rows[:, 0]
+        return to_layout(rows, spec.layout)
+
+    def _derived(
+        self,
+        derived: DerivedInput,
+        spec: InputSpec,
+        resized: Tensor,
+        positions: np.ndarray,
+        geometry: Geometry,
+    ) -> Tensor:
+        """A computed input (optical flow) per window, cropped, as pixels ``(rows, T, C, H, W)``."""
+        function = import_string(derived.function)
+        uint8 = resized.mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        skip = self.lag - derived.lag
+        values = [
+            torch.from_numpy(np.asarray(function(uint8[window[skip:]]))) for window in positions
+        ]
+        stacked = crop(torch.stack(values), geometry)  # (rows, C, T, H, W)
+        pixels = self.normalizations[spec.name].values_to_pixels(stacked)
+        return pixels.transpose(1, 2)

@@ -19,7 +19,11 @@ PLUGINS = sorted(name for name, report in BUILT_IN.reports.items() if report.dis
 # I3D cannot be made small (the Inception's widths, at least 193 pixels and 9 frames), and
 # tests/test_export.py already exports every built-in card's small model in the default run.
 HEAVY_CHECKS = {"exports_to_onnx"}
-HEAVY_PLUGIN_CHECKS = {("i3d", "forward_matches_card"), ("i3d", "state_dict_round_trip")}
+HEAVY_PLUGIN_CHECKS = {
+    ("i3d", "forward_matches_card"),
+    ("i3d", "state_dict_round_trip"),
+    ("i3d", "predicts"),  # and its flow stream computes TV-L1 optical flow: a minute a clip
+}
 
 
 def marked(item, check):

@@ -5,7 +5,8 @@ card, an import error) and a skeleton written by ``zoo new-plugin`` are installe
 with a plain ``pip install`` (not editable) into one fresh virtual environment,
 which borrows this environment's packages so that the installs run offline in
 seconds (:class:`conftest.FreshVenv`). The zoo is then used as its users use it:
-the ``zoo`` command and ``python -m pytest``, in subprocesses.
+``zoo list``, ``plugins``, ``info``, ``predict``, ``export``, ``new-plugin`` and
+``python -m pytest``, in subprocesses.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_PLUGIN, FreshVenv, clean_copy
+from conftest import EXAMPLE_PLUGIN, ROOT, FreshVenv, clean_copy
 
 from zoo.exporters.report import ExportReport
 from zoo.registry import Registry
@@ -108,6 +109,19 @@ def test_broken_copies_show_in_zoo_plugins_and_everything_else_keeps_working(plu
     assert json.loads(info.stdout)["name"] == EXAMPLE_CARD
 
 
+def test_zoo_predict_classifies_a_clip_with_the_example(plugin_venv):
+    clip = ROOT / "tests" / "data" / "v_CricketShot_g04_c01_rgb.gif"
+
+    result = plugin_venv.run("zoo", "predict", "r2plus1d-18", str(clip), "--random", "--json")
+
+    assert result.returncode == 0, result.stderr
+    prediction = json.loads(result.stdout)
+    assert (prediction["model"], prediction["task"]) == (EXAMPLE_CARD, "video-classification")
+    assert prediction["clips"] == 5  # the card's test-time protocol: 5 clips averaged
+    assert len(prediction["predictions"]) == 5
+    assert all(0.0 <= label["score"] <= 1.0 for label in prediction["predictions"])
+
+
 def test_a_new_plugin_skeleton_installs_and_passes_the_kit_as_written(plugin_venv):
     written = plugin_venv.run("zoo", "new-plugin", "kit-skeleton", "-o", "zoo-kit-skeleton")
     installed = plugin_venv.run("pip", "install", "--quiet", "./zoo-kit-skeleton")
@@ -119,7 +133,7 @@ def test_a_new_plugin_skeleton_installs_and_passes_the_kit_as_written(plugin_ven
     assert written.returncode == 0, written.stderr
     assert installed.returncode == 0, installed.stderr
     assert tests.returncode == 0, tests.stdout
-    assert "11 passed" in tests.stdout
+    assert "12 passed" in tests.stdout
     skeleton = next(report for report in reports if report["name"] == "kit-skeleton")
     assert (skeleton["distribution"], skeleton["status"]) == ("zoo-kit-skeleton", "loaded")
     assert skeleton["cards"] == ["kit-skeleton-example"]
@@ -147,4 +161,4 @@ def test_the_example_packages_own_tests_pass_where_it_is_installed(plugin_venv):
     result = plugin_venv.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests))
 
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "17 passed" in result.stdout
+    assert "18 passed" in result.stdout

@@ -70,6 +70,7 @@ CARD_CHECKS: tuple[CheckFunction, ...] = (
     model_checks.forward_matches_card,
     model_checks.state_dict_round_trip,
     model_checks.exports_to_onnx,
+    model_checks.predicts,
     model_checks.hf_model_card_round_trip,
 )
 CHECK_NAMES: tuple[str, ...] = tuple(

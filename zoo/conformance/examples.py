@@ -24,6 +24,7 @@ from zoo.cards import Card, InputSpec, OutputSpec
 from zoo.small import merge
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 BATCH = 2
@@ -47,6 +48,20 @@ def example_inputs(card: Card, batch: int = BATCH) -> list[torch.Tensor]:
         noise = torch.rand(spec.example_shape(batch), generator=generator)
         tensors.append(noise * (high - low) + low)
     return tensors
+
+
+def synthetic_media(card: Card) -> np.ndarray:
+    """Random uint8 RGB pixels of the card's kind: an image, or a clip a few frames longer than
+    the model takes, a quarter larger than its input, so decoding, sampling, resizing and
+    cropping all run."""
+    import numpy as np
+
+    spec = card.inputs[0]
+    height, width = (side + side // 4 for side in spec.size)
+    shape: tuple[int, ...] = (height, width, 3)
+    if spec.frames is not None:
+        shape = (max(other.frames or 1 for other in card.inputs) + 4, *shape)
+    return np.random.default_rng(SEED).integers(0, 256, shape, dtype=np.uint8)
 
 
 def wrong_inputs(card: Card, inputs: list[torch.Tensor]) -> dict[str, list[torch.Tensor]]:

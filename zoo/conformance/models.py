@@ -24,6 +24,7 @@ from zoo.conformance.examples import (
     example_inputs,
     output_problems,
     small_config,
+    synthetic_media,
     wrong_inputs,
 )
 from zoo.small import small_card
@@ -163,6 +164,21 @@ def exports_to_onnx(item: Item) -> None:
         )
 
 
+def predicts(item: Item) -> None:
+    """The predictor takes a synthetic image or clip of the card's kind to the task's result."""
+    from zoo.inference import predictor
+
+    card = small_card(item.card, item.registry)
+    predict = predictor(card, pretrained=False, device="cpu", registry=item.registry)
+    result = predict(synthetic_media(card))
+    expected = _task_result(card.task)
+    if not isinstance(result, expected):
+        raise ContractError(
+            f"card {item.card.name!r}: the predictor returned {type(result).__name__} for a "
+            f"{card.task} card, expected {expected.__name__}"
+        )
+
+
 def hf_model_card_round_trip(item: Item) -> None:
     """The card renders to a Hugging Face model card (as ``zoo push`` publishes it) and back."""
     from huggingface_hub import ModelCard
@@ -219,6 +235,19 @@ def small_run(item: Item) -> SmallRun:
     while len(_RUNS) > KEPT_RUNS:
         _RUNS.popitem(last=False)
     return run
+
+
+def _task_result(task: str) -> type:
+    """The result type the predictor returns for a task: what the inference layer promises."""
+    from zoo.inference import Classification, Detections, Features, Forecast
+
+    return {
+        "image-classification": Classification,
+        "video-classification": Classification,
+        "object-detection": Detections,
+        "feature-extraction": Features,
+        "video-forecasting": Forecast,
+    }[task]
 
 
 def _refusal_problems(model: nn.Module, label: str, inputs: list[torch.Tensor]) -> list[str]:

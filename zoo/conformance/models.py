@@ -122,14 +122,15 @@ def state_dict_round_trip(item: Item) -> None:
         path = Path(folder) / "model.safetensors"
         save_safetensors(run.model.state_dict(), path)
         loaded = build(item.architecture, run.card.config, weights=path).eval()
-        with torch.inference_mode():
+        with torch.inference_mode():  # inside: the loaded tensors map the file
             found = _flat(loaded(*run.inputs))
-    reloaded = loaded.state_dict()
-    changed = [
-        key
-        for key, tensor in run.model.state_dict().items()
-        if not torch.equal(tensor, reloaded[key])
-    ]
+        reloaded = loaded.state_dict()
+        changed = [
+            key
+            for key, tensor in run.model.state_dict().items()
+            if not torch.equal(tensor, reloaded[key])
+        ]
+        del loaded, reloaded
     if changed:
         raise ContractError(
             f"card {item.card.name!r}: tensors changed on the way back: {changed[:5]}"

@@ -51,17 +51,25 @@ def example_inputs(card: Card, batch: int = BATCH) -> list[torch.Tensor]:
 
 
 def synthetic_media(card: Card) -> np.ndarray:
-    """Random uint8 RGB pixels of the card's kind: an image, or a clip a few frames longer than
-    the model takes, a quarter larger than its input, so decoding, sampling, resizing and
-    cropping all run."""
+    """Random uint8 RGB pixels of the card's kind, an eighth larger than the model's input so
+    that resizing and cropping run: an image, or a clip two frames longer than the card's
+    sampling takes (an input derived from frame pairs, optical flow, needs one more)."""
     import numpy as np
 
     spec = card.inputs[0]
-    height, width = (side + side // 4 for side in spec.size)
+    height, width = (side + side // 8 for side in spec.size)
     shape: tuple[int, ...] = (height, width, 3)
     if spec.frames is not None:
-        shape = (max(other.frames or 1 for other in card.inputs) + 4, *shape)
+        shape = (max(_frames_taken(other) for other in card.inputs) + 2, *shape)
     return np.random.default_rng(SEED).integers(0, 256, shape, dtype=np.uint8)
+
+
+def _frames_taken(spec: InputSpec) -> int:
+    """A clip's length, or the shortest whole video the network takes (I3D's protocol)."""
+    protocol = spec.sampling_protocol
+    if protocol.protocol == "whole" and protocol.min_frames:
+        return protocol.min_frames
+    return spec.frames or 1
 
 
 def wrong_inputs(card: Card, inputs: list[torch.Tensor]) -> dict[str, list[torch.Tensor]]:

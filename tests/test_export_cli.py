@@ -31,8 +31,10 @@ def zoo_export(*args: str, site: Path | None = None, **env: str) -> subprocess.C
     )
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
-    assert result.returncode == 1, result.stdout + result.stderr
+def assert_one_line_error(
+    result: subprocess.CompletedProcess, fragment: str, status: int = 1
+) -> None:
+    assert result.returncode == status, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert fragment in lines[0]
@@ -150,4 +152,4 @@ def test_random_and_weights_exclude_each_other(tmp_path):
         "c3d", "--random", "--weights", str(tmp_path / "w.safetensors"), "-o", str(tmp_path / "o")
     )
 
-    assert_one_line_error(result, "--random and --weights exclude each other")
+    assert_one_line_error(result, "--random and --weights contradict each other", status=2)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from zoo.cli.base import fails_cleanly, main, megabytes
+from zoo.cli.base import fails_cleanly, main, megabytes, model_source_options, weights_arguments
 from zoo.exporters.report import ExportReport, TensorInfo
 
 
@@ -31,15 +31,7 @@ from zoo.exporters.report import ExportReport, TensorInfo
     type=click.Choice(["onnx", "triton"]),
     help="onnx: model.onnx, card.yaml, export.json; triton: REPO/NAME/config.pbtxt, 1/model.onnx.",
 )
-@click.option(
-    "--weights",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A local safetensors file instead of the card's weights.",
-)
-@click.option("--layout", help="Key layout of --weights (default: zoo), e.g. timm.")
-@click.option(
-    "--random", "random_init", is_flag=True, help="Random weights: the architecture only."
-)
+@model_source_options
 @click.option(
     "--batch",
     type=click.IntRange(min=1),
@@ -62,7 +54,7 @@ def export(
     output_dir: Path,
     onnx_format: bool,
     export_format: str | None,
-    weights: Path | None,
+    weights: str | None,
     layout: str | None,
     random_init: bool,
     batch: int | None,
@@ -79,17 +71,11 @@ def export(
 
     if onnx_format and export_format == "triton":
         raise click.ClickException("--onnx and --format triton exclude each other")
-    if random_init and weights is not None:
-        raise click.ClickException("--random and --weights exclude each other")
-    if layout is not None and weights is None:
-        raise click.ClickException("--layout describes a --weights file; none was given")
     report = zoo.export(
         name,
         output_dir,
         format=export_format or "onnx",
-        weights=weights,
-        layout=layout,
-        pretrained=not random_init,
+        **weights_arguments(weights, layout, random_init),
         batch=batch,
         frames=frames,
         opset=opset,

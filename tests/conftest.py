@@ -3,10 +3,14 @@ installed distributions."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +86,8 @@ def card_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(scope="session")
-def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example plugin package, pip-installed into a folder of its own."""
-    site = tmp_path_factory.mktemp("example-site")
+def pip_install_target(package: Path, site: Path) -> Path:
+    """``package`` pip-installed (not editable, offline) into the folder ``site``."""
     subprocess.run(
         [
             sys.executable,
@@ -98,11 +100,29 @@ def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-index",
             "--target",
             str(site),
-            str(EXAMPLE_PLUGIN),
+            str(package),
         ],
         check=True,
     )
     return site
+
+
+@pytest.fixture(scope="session")
+def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugin package (R(2+1)D-18), pip-installed into a folder of its own."""
+    source = clean_copy(EXAMPLE_PLUGIN, tmp_path_factory.mktemp("example-source"))
+    return pip_install_target(source, tmp_path_factory.mktemp("example-site"))
+
+
+@pytest.fixture(scope="session")
+def skeleton_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plugin ``zoo new-plugin demo-net`` wrote (card ``demo-net-example``, a small image
+    classifier), pip-installed into a folder of its own: the quickest third-party model."""
+    from zoo.scaffold import new_plugin
+
+    source = tmp_path_factory.mktemp("skeleton-source") / "zoo-demo-net"
+    new_plugin("demo-net", source)
+    return pip_install_target(source, tmp_path_factory.mktemp("skeleton-site"))
 
 
 @pytest.fixture
@@ -137,3 +157,85 @@ def install_distribution(
     for module_name, source in modules.items():
         (site / f"{module_name}.py").write_text(textwrap.dedent(source))
     return site
+
+
+def clean_copy(package: Path, folder: Path) -> Path:
+    """A copy of a source package without build leftovers, which pip would pack stale."""
+    target = folder / package.name
+    shutil.copytree(
+        package, target, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
+    return target
+
+
+CONSOLE_SCRIPTS = {"zoo": "zoo.cli:main", "pip": "pip._internal.cli.main:main"}
+
+
+@dataclass(frozen=True)
+class FreshVenv:
+    """A new virtual environment that borrows this one's packages and installs for real.
+
+    ``python -m venv --without-pip`` makes it; a ``.pth`` file in its site-packages
+    adds this environment's site-packages (torch, zoo from the working tree, pip,
+    setuptools, pytest, torchvision) *after* its own, so a ``pip install`` into it is
+    a real, non-editable install that is found first, made offline in seconds.
+    ``bin/zoo`` and ``bin/pip`` are the console scripts pip writes for those two.
+    """
+
+    root: Path
+    home: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> FreshVenv:
+        root, home = folder / "venv", folder / "home"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+        home.mkdir()
+        venv = cls(root, home)
+        site_packages = venv.python("-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
+        borrowed = sysconfig.get_path("purelib")
+        (Path(site_packages.stdout.strip()) / "zoo-borrowed.pth").write_text(
+            f"import site; site.addsitedir({borrowed!r})\n"
+        )
+        for name, target in CONSOLE_SCRIPTS.items():
+            module, function = target.split(":")
+            script = root / "bin" / name
+            script.write_text(
+                f"#!{root / 'bin' / 'python'}\nimport sys\nfrom {module} import {function}\n"
+                f"sys.exit({function}())\n"
+            )
+            script.chmod(0o755)
+        return venv
+
+    def environment(self) -> dict[str, str]:
+        """The venv activated, offline, with caches of its own and no plugin selection."""
+        inherited = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("PYTHONPATH", "ZOO_PLUGINS", "ZOO_DISABLE_PLUGINS")
+        }
+        return {
+            **inherited,
+            "VIRTUAL_ENV": str(self.root),
+            "PATH": f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "HF_HUB_OFFLINE": "1",
+            "HF_HUB_CACHE": str(self.home / "hub"),
+            "ZOO_CACHE": str(self.home / "zoo"),
+            "PIP_NO_INDEX": "1",
+            # pip reads "0" for a --no-* flag as the flag given: build with this venv's setuptools.
+            "PIP_NO_BUILD_ISOLATION": "0",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+
+    def run(
+        self, *command: str, cwd: Path | None = None, **env: str
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            list(command),
+            capture_output=True,
+            text=True,
+            cwd=cwd or self.home,
+            env={**self.environment(), **env},
+        )
+
+    def python(self, *arguments: str) -> subprocess.CompletedProcess:
+        return self.run(str(self.root / "bin" / "python"), *arguments)

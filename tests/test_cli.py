@@ -114,3 +114,10 @@ def test_card_validate_reports_each_invalid_file(tmp_path):
     assert f"ok: {good}" in result.stdout
     assert f"invalid: {bad}: architecture: Field required" in result.stdout
     assert result.stderr == "Error: 1 of 2 cards are invalid\n"
+
+
+def test_card_render_into_a_folder_that_does_not_exist_yet_creates_it(tmp_path):
+    result = run("card", "render", FIRST_CARD.name, "-o", f"{tmp_path / 'new'}/")
+
+    assert result.returncode == 0, result.stderr
+    assert ModelCard.load(tmp_path / "new" / "README.md").data.library_name == "zoo"

@@ -34,30 +34,30 @@ def plugin_reports(result: subprocess.CompletedProcess) -> dict[str, dict]:
 def test_an_installed_third_party_plugin_is_discovered(example_site):
     reports = plugin_reports(zoo_cli("plugins", "--json", site=example_site))
 
-    example = reports["tinyvideo"]
+    example = reports["r2plus1d"]
     assert example["status"] == "loaded"
     assert example["distribution"] == "zoo-example-plugin"
-    assert example["version"] == "0.1.0"
+    assert example["version"] == "0.2.0"
     assert example["hooks"] == ["zoo_architectures", "zoo_cards"]
-    assert example["cards"] == ["tiny-video"]
+    assert example["cards"] == ["r2plus1d-18-kinetics400"]
     assert all(
-        report["distribution"] == "zoo" for name, report in reports.items() if name != "tinyvideo"
+        report["distribution"] == "zoo" for name, report in reports.items() if name != "r2plus1d"
     )
 
 
 def test_the_example_plugins_model_loads_from_its_card(example_site):
     script = (
         "import torch, zoo\n"
-        "model = zoo.load('tinyvideo-example', pretrained=False)\n"
-        "shape = zoo.card('tiny-video').inputs[0].example_shape(batch=2)\n"
-        "print(tuple(model(torch.zeros(shape)).shape))\n"
+        "with torch.device('meta'):\n"  # the whole R(2+1)D-18, its shapes without the compute
+        "    model = zoo.load('r2plus1d-18', pretrained=False)\n"
+        "    print(tuple(model(torch.zeros(2, 3, 16, 112, 112)).shape))\n"
     )
     environment = {**os.environ, "PYTHONPATH": str(example_site)}
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=environment
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "(2, 10)"
+    assert result.stdout.strip() == "(2, 400)"
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_the_zoo_works(tmp_path, example_site):
@@ -76,7 +76,7 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_zoo_works(tmp_path, e
         "import failed: ModuleNotFoundError: No module named 'not_a_module'" in broken["errors"][0]
     )
     assert "warning: zoo plugin 'broken': import failed" in plugins.stderr
-    assert "tiny-video" in [row["name"] for row in json.loads(listing.stdout)]
+    assert "r2plus1d-18-kinetics400" in [row["name"] for row in json.loads(listing.stdout)]
 
 
 def test_a_plugin_that_claims_a_taken_card_name_is_reported(tmp_path, example_site):
@@ -91,27 +91,27 @@ def test_a_plugin_that_claims_a_taken_card_name_is_reported(tmp_path, example_si
 
                 @zoo.hookimpl
                 def zoo_cards():
-                    return [files("zoo_example_plugin") / "cards" / "tiny-video.yaml"]
+                    return [files("zoo_example_plugin") / "cards" / "r2plus1d-18-kinetics400.yaml"]
             """
         },
     )
     site = Path(f"{tmp_path}{os.pathsep}{example_site}")
 
-    info = zoo_cli("info", "tiny-video", site=site)
-    qualified = zoo_cli("info", "copycat:tiny-video", "--json", site=site)
+    info = zoo_cli("info", "r2plus1d-18", site=site)
+    qualified = zoo_cli("info", "copycat:r2plus1d-18", "--json", site=site)
 
     assert info.returncode == 1
     assert "registered by several plugins" in info.stderr
-    assert "copycat:tiny-video" in info.stderr and "tinyvideo:tiny-video" in info.stderr
-    assert json.loads(qualified.stdout)["name"] == "tiny-video"
+    assert "copycat:r2plus1d-18" in info.stderr and "r2plus1d:r2plus1d-18" in info.stderr
+    assert json.loads(qualified.stdout)["name"] == "r2plus1d-18-kinetics400"
 
 
 @pytest.mark.parametrize(
     ("env", "expected_loaded"),
     [
-        ({"ZOO_PLUGINS": "tinyvideo"}, {"tinyvideo"}),
+        ({"ZOO_PLUGINS": "r2plus1d"}, {"r2plus1d"}),
         ({"ZOO_PLUGINS": ""}, set()),
-        ({"ZOO_PLUGINS": "tinyvideo,vit", "ZOO_DISABLE_PLUGINS": "vit"}, {"tinyvideo"}),
+        ({"ZOO_PLUGINS": "r2plus1d,vit", "ZOO_DISABLE_PLUGINS": "vit"}, {"r2plus1d"}),
     ],
 )
 def test_the_environment_selects_plugins(example_site, env, expected_loaded):
@@ -125,6 +125,6 @@ def test_the_environment_selects_plugins(example_site, env, expected_loaded):
 
 
 def test_a_disabled_plugin_contributes_nothing(example_site):
-    result = zoo_cli("list", "--json", site=example_site, ZOO_DISABLE_PLUGINS="tinyvideo")
+    result = zoo_cli("list", "--json", site=example_site, ZOO_DISABLE_PLUGINS="r2plus1d")
 
-    assert "tiny-video" not in [row["name"] for row in json.loads(result.stdout)]
+    assert "r2plus1d-18-kinetics400" not in [row["name"] for row in json.loads(result.stdout)]

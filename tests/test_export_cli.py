@@ -1,7 +1,8 @@
 """``zoo export`` end to end, in subprocesses, as a user runs it.
 
-The quick cases export the example plugin's tiny model (a third-party plugin
-installed into a folder of its own) and the bundled ConvLSTM; every error must
+The quick cases export the model of a plugin ``zoo new-plugin`` wrote (a small
+image classifier, a third-party plugin installed into a folder of its own) and
+the bundled ConvLSTM; every error must
 be one line on stderr with a non-zero exit, before any long work where possible.
 """
 
@@ -39,48 +40,51 @@ def assert_one_line_error(
     assert fragment in lines[0]
 
 
-def test_export_writes_a_checked_onnx_folder_quietly(example_site, tmp_path):
+def test_export_writes_a_checked_onnx_folder_quietly(skeleton_site, tmp_path):
     result = zoo_export(
-        "tiny-video", "--onnx", "--random", "-o", str(tmp_path / "out"), site=example_site
+        "demo-net-example", "--onnx", "--random", "-o", str(tmp_path / "out"), site=skeleton_site
     )
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", "no progress bar or warning off a terminal"
     assert f"wrote {tmp_path / 'out'}: card.yaml, export.json, model.onnx" in result.stdout
-    assert "inputs  video float32[batch, 3, 8, 32, 32]" in result.stdout
+    assert "inputs  image float32[batch, 3, 32, 32]" in result.stdout
     assert "check at other sizes (batch 1): logits max_abs" in result.stdout
     report = ExportReport.model_validate_json((tmp_path / "out" / "export.json").read_text())
     assert report.passed and report.weights == "random"
 
 
-def test_json_prints_the_report(example_site, tmp_path):
+def test_json_prints_the_report(skeleton_site, tmp_path):
     result = zoo_export(
-        "tiny-video",
+        "demo-net-example",
         "--random",
         "--static",
         "--json",
         "-o",
         str(tmp_path / "out"),
-        site=example_site,
+        site=skeleton_site,
     )
 
     assert result.returncode == 0, result.stderr
     report = ExportReport.model_validate_json(result.stdout)
-    assert report.model == "tiny-video" and not report.dynamic
-    assert report.inputs[0].shape == [1, 3, 8, 32, 32]
+    assert report.model == "demo-net-example" and not report.dynamic
+    assert report.inputs[0].shape == [1, 3, 32, 32]
 
 
-def test_triton_adds_each_model_to_the_repository(example_site, tmp_path):
+def test_triton_adds_each_model_to_the_repository(skeleton_site, tmp_path):
     repo = tmp_path / "models"
     first = zoo_export(
-        "tiny-video", "--random", "--format", "triton", "-o", str(repo), site=example_site
+        "demo-net-example", "--random", "--format", "triton", "-o", str(repo), site=skeleton_site
     )
     second = zoo_export("convlstm-moving-digits", "--format", "triton", "-o", str(repo))
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
-    assert sorted(path.name for path in repo.iterdir()) == ["convlstm-moving-digits", "tiny-video"]
-    for name in ("tiny-video", "convlstm-moving-digits"):
+    assert sorted(path.name for path in repo.iterdir()) == [
+        "convlstm-moving-digits",
+        "demo-net-example",
+    ]
+    for name in ("demo-net-example", "convlstm-moving-digits"):
         config = (repo / name / "config.pbtxt").read_text()
         assert text_format.Parse(config, model_config_pb2.ModelConfig()).name == name
         assert (repo / name / "1" / "model.onnx").is_file()
@@ -128,13 +132,13 @@ def test_a_clip_shorter_than_the_network_takes_is_refused(tmp_path):
     assert_one_line_error(result, "4 frames is below the 9 frames the i3d network accepts")
 
 
-def test_a_non_empty_output_folder_needs_force(example_site, tmp_path):
+def test_a_non_empty_output_folder_needs_force(skeleton_site, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
-    args = ("tiny-video", "--random", "-o", str(tmp_path / "out"))
+    args = ("demo-net-example", "--random", "-o", str(tmp_path / "out"))
 
-    refused = zoo_export(*args, site=example_site)
-    forced = zoo_export(*args, "--force", site=example_site)
+    refused = zoo_export(*args, site=skeleton_site)
+    forced = zoo_export(*args, "--force", site=skeleton_site)
 
     assert_one_line_error(refused, "exists and is not empty")
     assert forced.returncode == 0, forced.stderr

@@ -21,7 +21,7 @@ from zoo.inference.decode import as_media, decode_frames, read_media
 from zoo.inference.preprocess import Preprocessor
 from zoo.inference.transforms import Normalization, plan_geometry
 
-EXAMPLE_CARD = EXAMPLE_PLUGIN / "zoo_example_plugin" / "cards" / "tiny-video.yaml"
+EXAMPLE_CARD = EXAMPLE_PLUGIN / "zoo_example_plugin" / "cards" / "r2plus1d-18-kinetics400.yaml"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -280,10 +280,12 @@ def test_a_minimum_longer_than_the_clip_is_refused():
 
 
 def test_a_third_party_card_without_temporal_sampling_takes_one_centre_clip_looped_if_short():
-    card = Card.from_yaml(EXAMPLE_CARD)
+    data = Card.from_yaml(EXAMPLE_CARD).to_data()
+    del data["inputs"][0]["temporal"]  # as a card written before the field existed
+    card = Card.from_data(data)
 
-    assert card.inputs[0].temporal is None
+    assert card.inputs[0].temporal is None and card.inputs[0].frames == 16
     prepared = Preprocessor(card, zoo.InferenceHints())(
         as_media(numbered_frames(20)), normalize=False
     )
-    assert values_seen(prepared.tensor.transpose(1, 2)).tolist() == [list(range(6, 14))]
+    assert values_seen(prepared.tensor.transpose(1, 2)).tolist() == [list(range(2, 18))]

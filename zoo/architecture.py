@@ -214,6 +214,22 @@ class Architecture(BaseModel):
         description="InputSpec fields (size, frames) replaced in every input of a small card",
     )
     inference: InferenceHints = Field(default_factory=InferenceHints)
+    converter_examples: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "upstream layout -> import string of a function (config) -> a state dict in that "
+            "layout (or (the config it fits, state dict) when the layout cannot express the "
+            "config), made by the upstream code where it is installable: the conformance kit "
+            "feeds it to the layout's converter"
+        ),
+    )
+    expected_failures: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "conformance check name -> why this architecture cannot pass it; zoo.testing "
+            "reports such a check as an expected failure (xfail), and as an error if it passes"
+        ),
+    )
     summary: str = ""
 
     def validate_config(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:

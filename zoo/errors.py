@@ -125,6 +125,10 @@ class ArgumentError(ZooError, ValueError):
     """An argument of the wrong kind or form, e.g. ``zoo.load(None)`` or ``"hf-hub:"``."""
 
 
+class ScaffoldError(ZooError, ValueError):
+    """A plugin skeleton that cannot be written: a bad name, a taken name, a folder in the way."""
+
+
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     """One line for all problems: ``field.path: message (found: value); ...``.
 

@@ -299,6 +299,11 @@ class Registry:
             selected.append(card)
         return sorted(selected, key=lambda card: card.name)
 
+    def claimants(self, kind: str, name: str) -> list[str]:
+        """The plugins that registered ``name`` as an ``"architecture"`` or a ``"model"`` name."""
+        table = self._architectures if kind == "architecture" else self._cards
+        return sorted({entry.plugin for entry in table.get(name, [])})
+
 
 def _check_filter(kind: str, value: str | None, known: set[str]) -> None:
     if value is not None and value not in known:

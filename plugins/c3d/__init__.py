@@ -98,6 +98,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "davidea": "zoo_plugins.c3d.convert:from_davidea",
                 "mmaction2": "zoo_plugins.c3d.convert:from_mmaction2",
             },
+            converter_examples={
+                "davidea": "zoo_plugins.c3d.upstream:davidea_state",
+                "mmaction2": "zoo_plugins.c3d.upstream:mmaction2_state",
+            },
             # fc6 flattens the pool5 volume, so the clip length stays the config's: batch only.
             export=zoo.ExportHints(
                 output_names=["logits"],

@@ -57,6 +57,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             builder="zoo_plugins.convlstm.model:build",
             config=ConvLSTMConfig,
             converters={"conv-lstm": "zoo_plugins.convlstm.convert:from_conv_lstm"},
+            converter_examples={"conv-lstm": "zoo_plugins.convlstm.upstream:conv_lstm_state"},
             export=zoo.ExportHints(
                 output_names=["forecast"],
                 dynamic_axes={"frames": {0: "batch", 1: "time"}, "forecast": {0: "batch"}},

@@ -71,6 +71,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "authors": "zoo_plugins.detr.convert:from_authors",
                 "transformers": "zoo_plugins.detr.convert:from_transformers",
             },
+            converter_examples={
+                "authors": "zoo_plugins.detr.upstream:authors_state",
+                "transformers": "zoo_plugins.detr.upstream:transformers_state",
+            },
             # The graph takes the card's image size: the no-mask path it exports is the one
             # for a batch of equal-sized images, and serving resizes and pads to one size.
             export=zoo.ExportHints(

@@ -120,6 +120,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             builder="zoo_plugins.fpn.model:build_faster_rcnn",
             config=FasterRCNNConfig,
             converters={"torchvision": "zoo_plugins.fpn.convert:from_torchvision"},
+            converter_examples={"torchvision": "zoo_plugins.fpn.upstream:detector_state"},
             export=zoo.ExportHints(
                 output_names=["boxes", "scores", "labels"],
                 dynamic_axes={name: {0: "detections"} for name in ("boxes", "scores", "labels")},
@@ -151,6 +152,13 @@ def zoo_architectures() -> list[zoo.Architecture]:
                     "is the default"
                 ),
             ),
+            expected_failures={
+                "exports_to_onnx": (
+                    "the legacy exporter traces the detector at one input size and batch 1 "
+                    "(torchvision's batched_nms is data-dependent), so the graph is checked "
+                    "against PyTorch at batch 1 only, not at two batch sizes"
+                )
+            },
             summary=(
                 "Faster R-CNN with a feature pyramid (Lin et al. 2017): RPN over five levels, "
                 "multi-scale RoIAlign, two-FC box head; torchvision's key layout"
@@ -163,6 +171,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
             converters={
                 "torchvision": "zoo_plugins.fpn.convert:backbone_from_torchvision",
                 "torchvision-detector": "zoo_plugins.fpn.convert:backbone_from_detector",
+            },
+            converter_examples={
+                "torchvision": "zoo_plugins.fpn.upstream:pyramid_state",
+                "torchvision-detector": "zoo_plugins.fpn.upstream:pyramid_in_detector_state",
             },
             export=zoo.ExportHints(
                 output_names=["p2", "p3", "p4", "p5", "pool"],

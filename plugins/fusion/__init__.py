@@ -122,6 +122,7 @@ def _architecture(
         builder=f"zoo_plugins.fusion.model:build_{name.replace('-', '_')}",
         config=config,
         converters={"backbone": "zoo_plugins.fusion.convert:from_backbone"},
+        converter_examples={"backbone": "zoo_plugins.fusion.convert:backbone_example"},
         export=zoo.ExportHints(
             output_names=["logits"],
             dynamic_axes={"video": video_axes, "logits": {0: "batch"}},

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from zoo.errors import WeightsError
 from zoo_plugins.fusion import FusionConfig
+from zoo_plugins.fusion.backbone import Backbone
 from zoo_plugins.fusion.model import fresh_head_state, resolve_backbone, stacked_frames
 
 PREFIX = "backbone."
@@ -29,6 +30,12 @@ def from_backbone(state: dict[str, Tensor], config: FusionConfig) -> dict[str, T
         **{f"{PREFIX}{key}": value for key, value in state.items()},
         **fresh_head_state(config, width),
     }
+
+
+def backbone_example(config: FusionConfig) -> dict[str, Tensor]:
+    """An image model's own state dict, as a ``{model: ..., layout: backbone}`` weights part
+    hands it over: the example the conformance kit proves this converter with."""
+    return Backbone.of(config).build().state_dict()
 
 
 def inflate(weight: Tensor, frames: int) -> Tensor:

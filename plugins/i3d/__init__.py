@@ -93,6 +93,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             builder="zoo_plugins.i3d.model:build",
             config=I3DConfig,
             converters={"authors": "zoo_plugins.i3d.convert:from_authors"},
+            converter_examples={"authors": "zoo_plugins.i3d.upstream:authors_state"},
             export=zoo.ExportHints(
                 output_names=["logits"],
                 dynamic_axes={**_video_axes("video"), "logits": {0: "batch"}},
@@ -113,6 +114,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
             builder="zoo_plugins.i3d.model:build_two_stream",
             config=TwoStreamI3DConfig,
             converters={"authors": "zoo_plugins.i3d.convert:stream_from_authors"},
+            converter_examples={"authors": "zoo_plugins.i3d.upstream:two_stream_authors_state"},
             export=zoo.ExportHints(
                 output_names=["logits"],
                 dynamic_axes={**_video_axes("rgb", "flow"), "logits": {0: "batch"}},

@@ -74,6 +74,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "torchvision": "zoo_plugins.resnext.convert:from_torchvision",
                 "timm": "zoo_plugins.resnext.convert:from_timm",
             },
+            converter_examples={
+                "torchvision": "zoo_plugins.resnext.upstream:torchvision_state",
+                "timm": "zoo_plugins.resnext.upstream:timm_state",
+            },
             export=zoo.ExportHints(
                 output_names=["logits"],
                 dynamic_axes={

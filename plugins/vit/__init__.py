@@ -82,6 +82,10 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "timm": "zoo_plugins.vit.convert:from_timm",
                 "transformers": "zoo_plugins.vit.convert:from_transformers",
             },
+            converter_examples={
+                "timm": "zoo_plugins.vit.upstream:timm_state",
+                "transformers": "zoo_plugins.vit.upstream:transformers_state",
+            },
             export=zoo.ExportHints(
                 output_names=["logits"],
                 dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},

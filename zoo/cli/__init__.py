@@ -13,6 +13,7 @@ from zoo.cli import (  # noqa: F401  (each registers its commands)
     interpret,
     listing,
     predict,
+    scaffold,
     weights,
 )
 from zoo.cli.base import main

@@ -18,6 +18,7 @@ import zoo
 from zoo.errors import ExportError, ZooError, ZooWarning
 from zoo.inference.bench import compare
 from zoo.inference.exported import cache_folder
+from zoo.registry import Registry
 
 ZOO = str(Path(sys.executable).with_name("zoo"))
 TOLERANCE = 1e-4  # the export checks' default: max |onnx - torch| / max |torch|
@@ -68,6 +69,20 @@ def test_the_export_is_made_once_per_weights_and_then_reused(tmp_path, monkeypat
     assert again.backend.describe()["file"] == str(folder / "model.onnx")
     weights.touch()  # new weights (a new mtime) are a new export
     assert cache_folder(card, weights, None) != folder
+
+
+def test_new_export_hints_of_a_plugin_are_a_new_export(tmp_path, monkeypatch):
+    card = small_card("resnext50_32x4d.tv_in1k")
+    weights = weights_file(card, tmp_path)
+    registry = Registry.from_entry_points()
+    before = cache_folder(card, weights, None, registry)
+    architecture = registry.architecture(card.architecture)
+    changed = architecture.model_copy(
+        update={"export": architecture.export.model_copy(update={"tolerance": 1e-3})}
+    )
+    monkeypatch.setattr(registry, "architecture", lambda name: changed)
+
+    assert cache_folder(card, weights, None, registry) != before
 
 
 def test_a_video_model_runs_its_clips_as_one_onnxruntime_batch(tmp_path):

@@ -75,11 +75,15 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 "authors": "zoo_plugins.detr.upstream:authors_state",
                 "transformers": "zoo_plugins.detr.upstream:transformers_state",
             },
-            # The graph takes the card's image size: the no-mask path it exports is the one
-            # for a batch of equal-sized images, and serving resizes and pads to one size.
+            # Height and width stay open: the no-mask path it exports serves a batch of
+            # equal-sized images, and the predictor batches images of one size together.
             export=zoo.ExportHints(
                 output_names=["logits", "boxes"],
-                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "boxes": {0: "batch"}},
+                dynamic_axes={
+                    "image": {0: "batch", 2: "height", 3: "width"},
+                    "logits": {0: "batch"},
+                    "boxes": {0: "batch"},
+                },
             ),
             test_config={
                 "backbone_layers": (1, 1, 1, 1),
@@ -91,12 +95,12 @@ def zoo_architectures() -> list[zoo.Architecture]:
             },
             test_inputs={"size": (64, 96)},
             inference=zoo.InferenceHints(
+                backend="onnxruntime",
                 postprocess="zoo_plugins.detr.postprocess:postprocess",
                 memory_format="channels_last",
                 measured=(
-                    "benchmarks/bench_backends.py --family detr: onnxruntime is fastest, but its "
-                    "graph takes only the card's 800x1066 and images keep their aspect ratio, "
-                    "so torch in channels_last, faster than eager, is the default"
+                    "benchmarks/bench_backends.py --family detr: onnxruntime beat torch eager "
+                    "and channels_last on one CPU thread; channels_last is the torch fallback"
                 ),
             ),
             summary=(

@@ -21,7 +21,7 @@ from os import PathLike
 from pathlib import Path
 
 from zoo.cards import Card
-from zoo.registry import Registry, using_registry
+from zoo.registry import Registry, current_registry, using_registry
 
 MODEL_FILE = "model.onnx"
 
@@ -45,7 +45,7 @@ def exported_model(
     if weights is None and not pretrained:
         target = _temporary_folder(card) / "export"
     else:
-        target = cache_folder(card, weights, layout)
+        target = cache_folder(card, weights, layout, registry)
         if (target / MODEL_FILE).is_file():
             return target / MODEL_FILE
     with using_registry(registry) if registry else nullcontext():
@@ -53,8 +53,18 @@ def exported_model(
     return target / MODEL_FILE
 
 
-def cache_folder(card: Card, weights: str | PathLike[str] | None, layout: str | None) -> Path:
-    """Where the export of ``card`` with these weights is kept in the zoo cache."""
+def cache_folder(
+    card: Card,
+    weights: str | PathLike[str] | None,
+    layout: str | None,
+    registry: Registry | None = None,
+) -> Path:
+    """Where the export of ``card`` with these weights is kept in the zoo cache.
+
+    The key holds everything the graph depends on besides the code of this zoo: the
+    card, the weights file, the architecture's export hints and the version of the
+    plugin that declares them, so upgrading a plugin makes a new export.
+    """
     import torch
 
     from zoo.weights import zoo_cache_dir
@@ -69,11 +79,23 @@ def cache_folder(card: Card, weights: str | PathLike[str] | None, layout: str | 
         "card": card.to_data(),
         "weights": source,
         "layout": layout,
+        **_plugin_facts(card, registry or current_registry()),
         "zoo": version("zoo"),
         "torch": torch.__version__,
     }
     key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
     return zoo_cache_dir() / "onnx" / f"{card.name}-{key}"
+
+
+def _plugin_facts(card: Card, registry: Registry) -> dict[str, object]:
+    architecture = registry.architecture(card.architecture)
+    plugin = next(
+        (report for report in registry.reports.values() if card.name in report.cards), None
+    )
+    return {
+        "export": architecture.export.model_dump(mode="json"),
+        "plugin": None if plugin is None else [plugin.distribution, plugin.version],
+    }
 
 
 def _temporary_folder(card: Card) -> Path:

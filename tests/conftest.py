@@ -23,6 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = ROOT / "examples" / "zoo-example-plugin"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per pytest-xdist worker: CI runs two workers on two cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 CACHE_VARIABLES = ("HF_HOME", "HF_HUB_CACHE", "ZOO_CACHE", "HF_XET_CACHE", "HF_ASSETS_CACHE")
 
 

@@ -170,8 +170,9 @@ REWRITES: dict[str, tuple[str, str]] = {
         ".venv/bin/python -m pytest --collect-only -q tests/test_cli.py",
         "this test is part of that run; collecting one module checks the command and options",
     ),
-    '.venv/bin/python -m pytest -m "heavy or not heavy"': (
-        '.venv/bin/python -m pytest -m "heavy or not heavy" --collect-only -q tests/test_cli.py',
+    '.venv/bin/python -m pytest -m "heavy or not heavy" -n 2': (
+        '.venv/bin/python -m pytest -m "heavy or not heavy" -n 2 '
+        "--collect-only -q tests/test_cli.py",
         "this test is part of that run; collecting one module checks the options and markers",
     ),
 }

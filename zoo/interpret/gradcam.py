@@ -136,7 +136,8 @@ def target_layer(
     if layer is None and (hints is None or hints.cam_layer is None):
         raise InterpretError(
             f"{describe(model)} declares no Grad-CAM layer (FeatureHints.cam_layer); "
-            "name one with layer="
+            "name one with layer= (`--layer` on the command line), or use occlusion, "
+            "which needs none"
         )
     path = hints.cam_layer if layer is None else layer
     if tokens is None and hints is not None:

@@ -79,6 +79,24 @@ def test_explain_draws_grad_cam_over_an_image_and_reports_it(frame, tmp_path):
     assert json.loads((tmp_path / "explanation.json").read_text()) == result
 
 
+def test_layer_names_the_layer_grad_cam_watches(frame, tmp_path):
+    code, out, _ = zoo(
+        "explain",
+        "vit-b16-in1k",
+        str(frame),
+        "--layer",
+        "blocks.8.norm1",
+        "--random",
+        "-o",
+        str(tmp_path),
+        "--json",
+    )
+
+    assert code == 0
+    assert json.loads(out)["layer"] == "blocks.8.norm1"
+    assert np.load(tmp_path / "gradcam.npy").shape == (224, 224)
+
+
 def test_an_output_folder_holding_other_files_needs_force(frame, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     args = ["explain", "resnet50.tv_in1k", str(frame), "--random", "-o", str(tmp_path)]

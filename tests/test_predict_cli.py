@@ -174,6 +174,33 @@ def _gray_frames(path: Path) -> np.ndarray:
     return np.stack(frames)
 
 
+def test_clips_sets_how_many_clips_a_video_model_averages(files):
+    result = run("predict", "c3d", files["clip"], "--clips", "3", "--random", "--json")
+
+    assert result.returncode == 0, result.stderr
+    prediction = json.loads(result.stdout)
+    assert prediction["clips"] == 3
+    assert prediction["note"].startswith("3 evenly spaced clips of 16 frames")
+
+
+def test_threshold_keeps_only_the_detections_scored_at_or_above_it(files):
+    # --random draws new weights each run: each run is checked against its own threshold.
+    def detections(threshold: str) -> tuple[float, list[float]]:
+        result = run(
+            "predict", "detr", files["image"], "--random", "--threshold", threshold, "--json"
+        )
+        assert result.returncode == 0, result.stderr
+        found = json.loads(result.stdout)
+        return found["threshold"], [detection["score"] for detection in found["detections"]]
+
+    (low, everything), (high, confident) = detections("0"), detections("0.5")
+
+    assert (low, high) == (0.0, 0.5)
+    assert len(everything) == 100  # one per query: a random DETR scores each near 1/92
+    assert confident == [score for score in confident if score >= 0.5]
+    assert len(confident) < len(everything)
+
+
 def test_random_and_weights_together_are_refused_in_one_line(files, tmp_path):
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"x")

@@ -19,7 +19,7 @@ from zoo.cards import Card
 from zoo.errors import CardError, InputError
 from zoo.inference.decode import as_media, decode_frames, read_media
 from zoo.inference.preprocess import Preprocessor
-from zoo.inference.transforms import Normalization, plan_geometry
+from zoo.inference.transforms import Normalization, gather_rows, plan_geometry
 
 EXAMPLE_CARD = EXAMPLE_PLUGIN / "zoo_example_plugin" / "cards" / "r2plus1d-18-kinetics400.yaml"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -289,3 +289,20 @@ def test_a_third_party_card_without_temporal_sampling_takes_one_centre_clip_loop
         as_media(numbered_frames(20)), normalize=False
     )
     assert values_seen(prepared.tensor.transpose(1, 2)).tolist() == [list(range(2, 18))]
+
+
+@pytest.mark.parametrize(
+    "index",
+    [[[0, 1, 2, 3, 4]], [[2, 3, 4]], [[0, 2, 4]], [[0, 1, 2], [2, 3, 4]], [[4, 3, 2]], [0, 3]],
+    ids=["whole", "run", "strided", "two-clips", "reversed", "frames"],
+)
+def test_gathered_rows_are_the_indexed_frames_and_a_view_only_for_one_run(index):
+    frames = torch.arange(5 * 2.0).view(5, 2)
+    rows = torch.tensor(index)
+
+    gathered = gather_rows(frames, rows)
+
+    torch.testing.assert_close(gathered, frames[rows], atol=0, rtol=0)
+    one_run = rows.dim() == 2 and len(rows) == 1 and bool((rows[0].diff() == 1).all())
+    shares = gathered.untyped_storage().data_ptr() == frames.untyped_storage().data_ptr()
+    assert shares == one_run

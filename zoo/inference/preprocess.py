@@ -24,6 +24,7 @@ from zoo.inference.transforms import (
     Geometry,
     Normalization,
     crop,
+    gather_rows,
     plan_geometry,
     resized_pixels,
     to_channels,
@@ -167,13 +168,13 @@ class Preprocessor:
         self, spec: InputSpec, frames: Tensor, positions: np.ndarray, geometry: Geometry
     ) -> Tensor:
         """Pixels in [0, 1] of one input, in its layout: ``(rows, ...)``."""
-        resized = resized_pixels(frames, spec, geometry.resized)
         if spec.name in self.derived:
+            resized = resized_pixels(frames, spec, geometry.resized)
             rows = self._derived(self.derived[spec.name], spec, resized, positions, geometry)
         else:
-            pixels = to_channels(crop(resized, geometry), spec)
+            pixels = to_channels(resized_pixels(frames, spec, geometry.resized, geometry), spec)
             index = torch.from_numpy(positions[:, self.lag :] if self.video else positions)
-            rows = pixels[index]
+            rows = gather_rows(pixels, index)
             if not self.video:
                 rows = rows[:, 0]
         return to_layout(rows, spec.layout)

@@ -81,11 +81,14 @@ def _resized_size(spec: InputSpec, height: int, width: int) -> tuple[int, int]:
     return (new_short, new_long) if height <= width else (new_long, new_short)
 
 
-def resized_pixels(frames: Tensor, spec: InputSpec, size: tuple[int, int]) -> Tensor:
+def resized_pixels(
+    frames: Tensor, spec: InputSpec, size: tuple[int, int], cropped: Geometry | None = None
+) -> Tensor:
     """uint8 ``(T, H, W, 3)`` -> float ``(T, 3, h, w)`` in [0, 1] at ``size``, a few frames
-    at a time, so a long full-HD video never exists in float at its full size."""
-    chunks = frames.split(RESIZE_CHUNK)
-    return torch.cat([resize(to_float_frames(chunk), spec, size) for chunk in chunks])
+    at a time, so a long full-HD video never exists in float at its full size; cropped to
+    ``cropped`` chunk by chunk when given, so only the pixels kept are copied together."""
+    chunks = (resize(to_float_frames(chunk), spec, size) for chunk in frames.split(RESIZE_CHUNK))
+    return torch.cat([chunk if cropped is None else crop(chunk, cropped) for chunk in chunks])
 
 
 def to_float_frames(frames: Tensor) -> Tensor:
@@ -109,6 +112,16 @@ def resize(frames: Tensor, spec: InputSpec, size: tuple[int, int]) -> Tensor:
 def crop(frames: Tensor, geometry: Geometry) -> Tensor:
     height, width = geometry.size
     return frames[..., geometry.top : geometry.top + height, geometry.left : geometry.left + width]
+
+
+def gather_rows(frames: Tensor, index: Tensor) -> Tensor:
+    """``frames[index]``, as a view when the index is one run of consecutive frames (a whole
+    video as one clip), which would otherwise copy every pixel once more."""
+    if index.dim() == 2 and len(index) == 1 and index.shape[1] > 0:
+        start = int(index[0, 0])
+        if torch.equal(index[0], torch.arange(start, start + index.shape[1])):
+            return frames[start : start + index.shape[1]][None]
+    return frames[index]
 
 
 def to_channels(frames: Tensor, spec: InputSpec) -> Tensor:

@@ -80,7 +80,9 @@ def test_new_export_hints_of_a_plugin_are_a_new_export(tmp_path, monkeypatch):
     changed = architecture.model_copy(
         update={"export": architecture.export.model_copy(update={"tolerance": 1e-3})}
     )
+    version = registry.plugin_version(architecture)
     monkeypatch.setattr(registry, "architecture", lambda name: changed)
+    monkeypatch.setattr(registry, "plugin_version", lambda architecture: version)
 
     assert cache_folder(card, weights, None, registry) != before
 

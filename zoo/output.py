@@ -66,14 +66,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary sibling and a rename."""
-    with output_errors(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = temporary_sibling(path)
-        try:
-            temporary.write_text(text, encoding="utf-8")
-            temporary.replace(path)
-        finally:
-            temporary.unlink(missing_ok=True)
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
     return path
 
 

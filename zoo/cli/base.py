@@ -14,16 +14,13 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import click
 
 from zoo.errors import ZooError, ZooPluginWarning, ZooWarning, one_line
-from zoo.output import output_errors
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -96,19 +93,9 @@ def main() -> None:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
-@contextmanager
-def atomic_write(target: Path) -> Iterator[Path]:
-    """Write to a sibling temporary file and rename, so a failure never leaves half a file.
-
-    An OSError (read-only place, missing folder) becomes one OutputError line.
-    """
-    temporary = target.with_name(f".{target.name}.partial")
-    with output_errors(target):
-        try:
-            yield temporary
-            temporary.replace(target)
-        finally:
-            temporary.unlink(missing_ok=True)
+device_option = click.option(
+    "--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps"
+)
 
 
 def model_source_options(command: Callable[..., Any]) -> Callable[..., Any]:

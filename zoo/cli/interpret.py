@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from zoo.cli.base import fails_cleanly, main, model_source_options, weights_arguments
+from zoo.cli.base import (
+    device_option,
+    fails_cleanly,
+    main,
+    model_source_options,
+    weights_arguments,
+)
 from zoo.errors import InterpretError
 
 OUTPUT_DIR = click.Path(file_okay=False, path_type=Path)
@@ -61,7 +67,7 @@ def sizes(text: str | None, what: str) -> tuple[int, ...] | None:
     show_default=True,
     help="Occlusion: the pixel value hiding a region (0 black, 0.5 grey).",
 )
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps")
+@device_option
 @model_source_options
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR, help="Folder for the pictures.")
 @click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
@@ -136,7 +142,7 @@ def _explanation_lines(result: Any) -> list[str]:
 )
 @click.option("--step-size", type=click.FloatRange(min=0), help="PGD step (default 2.5 eps/steps).")
 @click.option("--target", help="The true class to move away from (default: the top-1).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps")
+@device_option
 @model_source_options
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR, help="Folder for the pictures.")
 @click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
@@ -219,7 +225,7 @@ def _attack_lines(result: Any) -> list[str]:
     show_default=True,
     help="Colour the map by folder or by the model's top-1.",
 )
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps")
+@device_option
 @model_source_options
 @click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
 @fails_cleanly

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from zoo.cli.base import echo_table, fails_cleanly, main, model_source_options, weights_arguments
+from zoo.cli.base import (
+    device_option,
+    echo_table,
+    fails_cleanly,
+    main,
+    model_source_options,
+    weights_arguments,
+)
 
 if TYPE_CHECKING:
     from zoo.inference import Predictor, Result
@@ -29,7 +36,7 @@ MEMORY_FORMATS = click.Choice(["contiguous", "channels_last"])
 def runtime_options(command: Any) -> Any:
     """Where and how the model runs; defaults are the architecture's fastest measured way."""
     options = [
-        click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps"),
+        device_option,
         click.option("--dtype", type=DTYPES, help="Autocast dtype (default: float32)."),
         click.option("--backend", type=BACKENDS, help="Default: the architecture's fastest."),
         click.option(

@@ -69,6 +69,8 @@ def cache_folder(
 
     from zoo.weights import zoo_cache_dir
 
+    registry = registry or current_registry()
+    architecture = registry.architecture(card.architecture)
     if weights is None:
         source: object = "pretrained"
     else:
@@ -79,23 +81,13 @@ def cache_folder(
         "card": card.to_data(),
         "weights": source,
         "layout": layout,
-        **_plugin_facts(card, registry or current_registry()),
+        "export": architecture.export.model_dump(mode="json"),
+        "plugin": registry.plugin_version(architecture),
         "zoo": version("zoo"),
         "torch": torch.__version__,
     }
     key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
     return zoo_cache_dir() / "onnx" / f"{card.name}-{key}"
-
-
-def _plugin_facts(card: Card, registry: Registry) -> dict[str, object]:
-    architecture = registry.architecture(card.architecture)
-    plugin = next(
-        (report for report in registry.reports.values() if card.name in report.cards), None
-    )
-    return {
-        "export": architecture.export.model_dump(mode="json"),
-        "plugin": None if plugin is None else [plugin.distribution, plugin.version],
-    }
 
 
 def _temporary_folder(card: Card) -> Path:

@@ -11,6 +11,7 @@ zoo's own errors through :func:`fails_cleanly`, click's usage errors through
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -91,6 +92,22 @@ def main() -> None:
     warnings.showwarning = _show_warning
     if not sys.stderr.isatty():
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and infinity, which pass every range comparison.
+
+    ``--threshold nan`` would keep no detection "with score > nan" and exit 0: every float
+    option the CLI takes is one of these, so no such value reaches the library.
+    """
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 device_option = click.option(

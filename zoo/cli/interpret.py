@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from zoo.cli.base import (
+    FiniteFloat,
     device_option,
     fails_cleanly,
     main,
@@ -62,7 +63,7 @@ def sizes(text: str | None, what: str) -> tuple[int, ...] | None:
 @click.option("--stride", help="Occlusion stride per map axis (default: half the window).")
 @click.option(
     "--baseline",
-    type=click.FloatRange(0, 1),
+    type=FiniteFloat(0, 1),
     default=0.5,
     show_default=True,
     help="Occlusion: the pixel value hiding a region (0 black, 0.5 grey).",
@@ -132,7 +133,7 @@ def _explanation_lines(result: Any) -> list[str]:
 @click.option("--method", type=click.Choice(["fgsm", "pgd"]), default="fgsm", show_default=True)
 @click.option(
     "--eps",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=2 / 255,
     show_default="2/255",
     help="Largest change of a pixel value, pixels in [0, 1] (8/255 = 0.0314).",
@@ -140,7 +141,7 @@ def _explanation_lines(result: Any) -> list[str]:
 @click.option(
     "--steps", type=click.IntRange(min=1), default=10, show_default=True, help="PGD steps."
 )
-@click.option("--step-size", type=click.FloatRange(min=0), help="PGD step (default 2.5 eps/steps).")
+@click.option("--step-size", type=FiniteFloat(min=0), help="PGD step (default 2.5 eps/steps).")
 @click.option("--target", help="The true class to move away from (default: the top-1).")
 @device_option
 @model_source_options

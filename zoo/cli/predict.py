@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from zoo.cli.base import (
+    FiniteFloat,
     device_option,
     echo_table,
     fails_cleanly,
@@ -66,7 +67,7 @@ def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: A
     "--threshold",
     default=0.5,
     show_default=True,
-    type=click.FloatRange(0, 1),
+    type=FiniteFloat(0, 1),
     help="Detectors: the lowest score kept.",
 )
 @click.option("--clips", type=click.IntRange(min=1), help="Clips (frames, frame-wise) averaged.")

@@ -6,6 +6,7 @@
     >>> model = zoo.load("i3d-kinetics", pretrained=False)
     >>> zoo.export("i3d-kinetics", "i3d/")              # checked model.onnx, card.yaml, report
     >>> zoo.predictor("i3d-kinetics")("clip.mp4").labels[:3]   # decode, sample, classify
+    >>> zoo.finetune("resnet50", "photos/", "out/", mode="linear")  # a new model folder
 
 Importing zoo does not import torch; building a model does.
 """
@@ -29,6 +30,7 @@ from zoo.errors import (
     CardError,
     ExportCheckError,
     ExportError,
+    FinetuneError,
     InputError,
     InterpretError,
     UnknownNameError,
@@ -41,7 +43,10 @@ from zoo.loading import build, load
 from zoo.registry import ZooPluginWarning, default_registry
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from zoo.exporters.report import ExportReport
+    from zoo.finetuning import EpochRecord, FinetuneReport
     from zoo.inference import Predictor
 
 __all__ = [
@@ -55,6 +60,7 @@ __all__ = [
     "ExportError",
     "ExportHints",
     "FeatureHints",
+    "FinetuneError",
     "InferenceHints",
     "InputError",
     "InterpretError",
@@ -66,6 +72,7 @@ __all__ = [
     "build",
     "card",
     "export",
+    "finetune",
     "hookimpl",
     "list_models",
     "load",
@@ -178,4 +185,91 @@ def predictor(
         onnx=onnx,
         memory_format=memory_format,
         clips=clips,
+    )
+
+
+def finetune(
+    model: str | Card,
+    data: str | PathLike[str],
+    output: str | PathLike[str],
+    *,
+    val: str | PathLike[str] | None = None,
+    mode: Literal["linear", "full"] = "full",
+    epochs: int = 10,
+    batch_size: int = 32,
+    lr: float | None = None,
+    weight_decay: float = 0.05,
+    warmup_epochs: float = 1.0,
+    label_smoothing: float = 0.1,
+    clip_grad: float | None = 1.0,
+    freeze_until: str | None = None,
+    val_split: float = 0.1,
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32",
+    seed: int = 0,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    hflip: float = 0.5,
+    max_unreadable: float = 0.05,
+    workers: int = 2,
+    device: str = "auto",
+    weights: str | PathLike[str] | None = None,
+    layout: str | None = None,
+    pretrained: bool = True,
+    name: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> FinetuneReport:
+    """Fine-tune classifier ``model`` on ``data`` and write a new model folder ``output``.
+
+    ``data`` is a folder with one subfolder per class (images or videos), or a ``.csv`` /
+    ``.parquet`` manifest with ``path`` and ``label`` columns; the classes are its labels,
+    sorted. Validation uses ``val`` (the same form) or holds out ``val_split`` of each
+    class, and runs the predictor's own test-time pre-processing. ``mode="linear"``
+    freezes the backbone, computes its pooled features once (cached in ``output``) and
+    trains the classifier; ``"full"`` trains every weight after ``freeze_until`` with
+    AdamW, warm-up and cosine decay, label smoothing, gradient clipping and autocast
+    (``precision``), on random resized crops and flips drawn as the card's input says (a
+    random window of the clip length at the card's frame rate for videos; ``hflip=0``
+    where left and right matter).
+
+    ``output`` receives ``model.safetensors``, ``card.yaml`` (a new ``name``, the parent
+    and its weights' hash, the classes, the measured validation metrics and these
+    options), ``history.json`` and the best and last checkpoints: ``zoo.load("out/")``
+    loads it. A non-empty ``output`` is refused unless ``resume`` (continue from its last
+    checkpoint: weights, optimizer, schedule and data order) or ``force`` (write beside
+    its files). Under ``torchrun`` it trains with DistributedDataParallel; ``batch_size``
+    is per process. ``weights``/``layout``/``pretrained`` choose the parent's weights as
+    in :func:`load`; ``on_epoch`` is called with each epoch's record.
+    """
+    from zoo.finetuning import finetune as run_finetune
+
+    return run_finetune(
+        model,
+        data,
+        output,
+        val=val,
+        weights=weights,
+        layout=layout,
+        pretrained=pretrained,
+        name=name,
+        resume=resume,
+        force=force,
+        on_epoch=on_epoch,
+        mode=mode,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_epochs=warmup_epochs,
+        label_smoothing=label_smoothing,
+        clip_grad=clip_grad,
+        freeze_until=freeze_until,
+        val_split=val_split,
+        precision=precision,
+        seed=seed,
+        crop_scale=crop_scale,
+        hflip=hflip,
+        max_unreadable=max_unreadable,
+        workers=workers,
+        device=device,
     )

@@ -86,8 +86,8 @@ class ExportHints(BaseModel):
 class FeatureHints(BaseModel):
     """Where a model's inner representations are, for tools that work on any model.
 
-    Building a video model from an image backbone, embedding inputs and Grad-CAM
-    each need a fact that only the plugin knows; declaring it here keeps
+    Building a video model from an image backbone, embedding inputs, Grad-CAM and
+    fine-tuning each need a fact that only the plugin knows; declaring it here keeps
     ``isinstance`` checks and architecture names out of the core. Module paths
     are dotted attribute paths on the built model (``layer4``, ``blocks.-1``:
     negative indices count from the end of a module list).
@@ -132,6 +132,17 @@ class FeatureHints(BaseModel):
         pattern=r"^[A-Za-z_]\w*$",
         description="the config field that sets how many channels first_conv reads: early "
         "fusion builds the model with K times as many, so its input checks agree",
+    )
+    classifier: str | None = Field(
+        default=None,
+        description="module path of the layer that turns the pooled features into logits (a "
+        "Linear, or a 1x1 convolution holding one weight per class and feature): `zoo "
+        "finetune` gives it one output per new class, and in linear mode trains only it",
+    )
+    classes_field: str = Field(
+        default="num_classes",
+        pattern=r"^[A-Za-z_]\w*$",
+        description="the config field that sets how many outputs the classifier has",
     )
 
     def resolve_pooled(self) -> Any:

@@ -275,6 +275,19 @@ class Paper(Strict):
     url: str = Field(pattern=r"^https?://\S+$")
 
 
+class Parent(Strict):
+    """The model a fine-tuned card started from, and exactly which weights it started with."""
+
+    model: str = Field(description="the parent's name, hf-hub: repo or folder")
+    architecture: str
+    weights: str = Field(
+        description="'pretrained' (the parent card's own), 'random', or the weights file given"
+    )
+    sha256: str | None = Field(
+        default=None, pattern=SHA256, description="of the parent's weights file(s), when known"
+    )
+
+
 class CardCheck(BaseModel):
     """The verdict on one card file: valid, or the one-line reason it is not."""
 
@@ -306,6 +319,12 @@ class Card(Strict):
     datasets: list[str] = Field(default_factory=list, description="what the weights learned on")
     license: str
     paper: Paper | None = None
+    parent: Parent | None = Field(
+        default=None, description="for a fine-tuned model: the model its training started from"
+    )
+    training: dict[str, Any] | None = Field(
+        default=None, description="for a fine-tuned model: the options it was trained with"
+    )
 
     @field_validator("weights", mode="before")
     @classmethod

@@ -168,3 +168,9 @@ class ExportCheckError(ExportError):
 class InterpretError(ZooError, ValueError):
     """An interpretation request the model or input cannot serve (a layer without spatial
     axes, a forecaster asked for Grad-CAM, pixels outside [0, 1]); says what was expected."""
+
+
+class FinetuneError(ZooError, ValueError):
+    """Data or a model that fine-tuning cannot use: one class only, an empty class folder, a
+    validation label training never saw, too many unreadable files, a model that is not a
+    classifier; says what was expected and what was found."""

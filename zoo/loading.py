@@ -31,6 +31,7 @@ from zoo.weights import (
     merge_parts,
     read_state_dict,
 )
+from zoo.weights.folder import folder_source
 
 if TYPE_CHECKING:
     import torch
@@ -82,7 +83,9 @@ def load(
 
     ``weights`` overrides the card's source with a local safetensors file in
     ``layout`` (default ``"zoo"``). ``"hf-hub:org/repo[@revision]"`` loads a
-    repository that holds a zoo card (README.md) and ``model.safetensors``.
+    repository that holds a zoo card (README.md) and ``model.safetensors``; a name
+    with a ``/`` (``"out/"``) loads a folder holding ``card.yaml`` and
+    ``model.safetensors``, as ``zoo convert`` and ``zoo finetune`` write.
     Otherwise every weights part of the card is fetched (once), verified,
     converted from its layout and put under its prefix (a part that names
     another zoo model is that model's weights, fetched the same way).
@@ -102,7 +105,11 @@ def load(
     registry = registry or default_registry()
     wanted = pretrained and weights is None
     hub_weights: WeightsFile | None = None
-    if isinstance(name, str) and name.startswith(HF_HUB_PREFIX):
+    folder = folder_source(name, weights, pretrained)
+    if folder is not None:
+        card, weights = folder
+        layout = layout if layout is not None or weights is None else "zoo"
+    elif isinstance(name, str) and name.startswith(HF_HUB_PREFIX):
         spec = name.removeprefix(HF_HUB_PREFIX)
         card, hub_weights = weight_store.fetch_hub_repo(spec, with_weights=wanted)
     else:

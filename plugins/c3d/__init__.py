@@ -111,6 +111,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 pooled="zoo_plugins.c3d.model:pooled_features",
                 cam_layer="conv5b",
                 first_conv="conv1",
+                classifier="fc8",
             ),
             test_config={"channels": (4, 8, 8, 8, 16, 16, 16, 16), "hidden": 32},
             inference=zoo.InferenceHints(

@@ -128,7 +128,9 @@ def _architecture(
             dynamic_axes={"video": video_axes, "logits": {0: "batch"}},
             min_frames=1 if dynamic_time else None,
         ),
-        features=zoo.FeatureHints(pooled="zoo_plugins.fusion.model:pooled_features"),
+        features=zoo.FeatureHints(
+            pooled="zoo_plugins.fusion.model:pooled_features", classifier="head.fc"
+        ),
         inference=INFERENCE,
         test_config={"small_backbone": True, **test_config},
         test_inputs=SMALL_INPUTS,

@@ -103,6 +103,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 pooled="zoo_plugins.i3d.model:pooled_features",
                 cam_layer="Mixed_4f",
                 first_conv="Conv3d_1a_7x7.conv3d",
+                classifier="logits.conv3d",
             ),
             test_config=TEST_CONFIG,
             test_inputs=TEST_INPUTS,

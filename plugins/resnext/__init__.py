@@ -91,6 +91,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 cam_layer="layer4",
                 first_conv="conv1",
                 channels_field="in_channels",
+                classifier="fc",
             ),
             test_config={"layers": (1, 1, 1, 1), "groups": 2, "width_per_group": 4},
             test_inputs={"size": (64, 64)},

@@ -100,6 +100,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 cam_tokens=1,
                 first_conv="patch_embed.proj",
                 channels_field="in_channels",
+                classifier="head",
             ),
             test_config={"image_size": 32, "patch_size": 8, "width": 32, "depth": 2, "heads": 2},
             test_inputs={"size": (32, 32)},

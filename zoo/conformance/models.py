@@ -55,6 +55,34 @@ def builds_on_meta(item: Item) -> None:
                 f"tensors {real[:5]}: __init__ creates them on a fixed device; create them on "
                 "the current device, or compute them in forward"
             )
+        _check_classifier(architecture, config, model, label)
+
+
+def _check_classifier(
+    architecture: Architecture, config: BaseModel, model: Any, label: str
+) -> None:
+    """A declared classifier exists and has one output per class of ``classes_field``."""
+    from zoo.architecture import submodule
+
+    hints = architecture.features
+    if hints.classifier is None:
+        return
+    where = f"architecture {architecture.name!r} ({label}): FeatureHints"
+    classes = getattr(config, hints.classes_field, None)
+    if hints.classes_field not in type(config).model_fields:
+        raise ContractError(
+            f"{where}.classes_field {hints.classes_field!r} is not a field of its config"
+        )
+    try:
+        weight = getattr(submodule(model, hints.classifier), "weight", None)
+    except ValueError as error:
+        raise ContractError(f"{where}.classifier: {error}") from None
+    if weight is None or (classes is not None and weight.shape[0] != classes):
+        found = "no weight" if weight is None else f"weight {tuple(weight.shape)}"
+        raise ContractError(
+            f"{where}.classifier {hints.classifier!r} has {found}; expected one row per class "
+            f"({hints.classes_field} = {classes})"
+        )
 
 
 def base_config(item: Item) -> tuple[str, Mapping[str, Any]]:

@@ -29,6 +29,7 @@ from zoo.exporters.report import Check, ExportReport, Format
 from zoo.exporters.staging import staged_folder
 from zoo.loading import HF_HUB_PREFIX, load
 from zoo.registry import Registry, current_registry
+from zoo.weights.folder import folder_source
 
 if TYPE_CHECKING:
     import onnx
@@ -63,6 +64,9 @@ def export(
     if layout is not None and weights is None:
         raise ExportError(f"layout {layout!r} describes a weights file; none was given")
     registry = registry or current_registry()
+    folder = folder_source(name_or_card, weights, pretrained)
+    if folder is not None:
+        name_or_card, weights = folder
     card = _card(name_or_card, registry)
     architecture = registry.architecture(card.architecture)
     hints = architecture.export

@@ -21,6 +21,7 @@ from zoo.cards import Card
 from zoo.errors import ExportError, ZooError, ZooWarning, one_line
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
+from zoo.weights.folder import folder_source
 
 if TYPE_CHECKING:
     import torch
@@ -44,7 +45,8 @@ def predictor(
     clips: int | None = None,
     registry: Registry | None = None,
 ) -> Predictor:
-    """A :class:`Predictor` for model ``name`` (name, alias, ``plugin:name`` or ``hf-hub:``).
+    """A :class:`Predictor` for model ``name`` (name, alias, ``plugin:name``, ``hf-hub:`` or
+    a zoo folder such as ``out/``).
 
     ``backend``, ``memory_format`` and ``compile`` default to the fastest option measured
     for the architecture (its plugin's ``InferenceHints``); pass them to override.
@@ -57,6 +59,9 @@ def predictor(
     from zoo.inference.backends import onnxruntime_runs_on, pick_device
 
     registry = registry or default_registry()
+    folder = folder_source(name, weights, pretrained)
+    if folder is not None:
+        name, weights = folder
     card = _card(name, registry)
     architecture = registry.architecture(card.architecture)
     if clips is not None and clips < 1:

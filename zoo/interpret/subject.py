@@ -23,6 +23,7 @@ from zoo.cards import Card
 from zoo.errors import InterpretError
 from zoo.interpret.results import Prediction
 from zoo.registry import default_registry
+from zoo.weights.folder import is_folder_name
 
 METHODS = ("gradcam", "occlusion", "fgsm", "pgd")
 CLASSIFICATION = ("image-classification", "video-classification")
@@ -94,7 +95,8 @@ def open_subject(
     Given the ``method`` and ``target`` to come, the request is checked against the card
     first, so a request that cannot work fails before a model is built.
     """
-    if method is not None and not name.startswith("hf-hub:"):  # a Hub card is read later
+    if method is not None and not name.startswith("hf-hub:") and not is_folder_name(name):
+        # a Hub or folder card is read later
         check_request(default_registry().card(name), method, target)
     predictor = seeded_predictor(
         name, device=device, weights=weights, layout=layout, pretrained=pretrained

@@ -59,6 +59,7 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 pooled="zoo_example_plugin.model:pooled_features",
                 cam_layer="stages.3",
                 first_conv="stem.spatial",
+                classifier="fc",
             ),
             summary=(
                 "R(2+1)D (Tran et al. 2018): a video ResNet whose 3x3x3 convolutions are "

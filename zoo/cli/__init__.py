@@ -10,6 +10,7 @@ from __future__ import annotations
 from zoo.cli import (  # noqa: F401  (each registers its commands)
     cards,
     export,
+    finetune,
     interpret,
     listing,
     predict,

@@ -6,13 +6,22 @@ the card), :mod:`~zoo.finetuning.target` (the parent's weights and a new classif
 :mod:`~zoo.finetuning.features` (linear mode's pooled features, computed once),
 :mod:`~zoo.finetuning.loop` (the optimizer step and the epoch),
 :mod:`~zoo.finetuning.checkpoint`, :mod:`~zoo.finetuning.distributed` (torchrun) and
-:mod:`~zoo.finetuning.run`, the recipe in one page. Importing this package imports torch.
+:mod:`~zoo.finetuning.run`, the recipe in one page. The options and the report import
+no torch (``zoo finetune --help`` reads them); :func:`finetune` does.
 """
 
 from __future__ import annotations
 
-from zoo.finetuning.options import FinetuneOptions
-from zoo.finetuning.report import EpochRecord, FinetuneReport
-from zoo.finetuning.run import finetune
+from typing import Any
 
-__all__ = ["EpochRecord", "FinetuneOptions", "FinetuneReport", "finetune"]
+from zoo.finetuning.options import FinetuneOptions
+from zoo.finetuning.report import EpochRecord, FinetuneReport, Unreadable
+
+__all__ = ["EpochRecord", "FinetuneOptions", "FinetuneReport", "Unreadable", "finetune"]
+
+
+def finetune(*args: Any, **kwargs: Any) -> FinetuneReport:
+    """:func:`zoo.finetuning.run.finetune`, imported (with torch) when first called."""
+    from zoo.finetuning.run import finetune as run
+
+    return run(*args, **kwargs)

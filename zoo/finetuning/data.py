@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
 
 from zoo.errors import FinetuneError, InputError
+from zoo.finetuning.report import Unreadable
 from zoo.inference.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES, as_media
 
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
@@ -35,13 +35,6 @@ class Sample:
 
     path: Path
     label: str
-
-
-class Unreadable(BaseModel):
-    """A file that was skipped, and why."""
-
-    path: str
-    error: str
 
 
 def read_samples(source: str | Path) -> list[Sample]:

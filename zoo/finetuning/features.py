@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from zoo.architecture import Architecture
 from zoo.cards import Card
 from zoo.finetuning import distributed
-from zoo.finetuning.data import Unreadable
+from zoo.finetuning.report import Unreadable
 from zoo.finetuning.rows import PreparedFiles, Runner, run_rows
 from zoo.weights import save_safetensors
 

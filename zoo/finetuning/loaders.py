@@ -20,7 +20,7 @@ from torch.utils.data.distributed import DistributedSampler
 from zoo.errors import InputError
 from zoo.finetuning import distributed
 from zoo.finetuning.augment import TrainTransform, sample_generator
-from zoo.finetuning.data import Unreadable
+from zoo.finetuning.report import Unreadable
 from zoo.inference.decode import as_media
 
 

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from zoo.errors import FinetuneError
 from zoo.finetuning import distributed
-from zoo.finetuning.data import Unreadable
 from zoo.finetuning.options import FinetuneOptions
+from zoo.finetuning.report import Unreadable
 from zoo.inference.postprocess import named_outputs
 
 PRECISIONS: dict[str, torch.dtype | None] = {
@@ -106,7 +106,7 @@ class Stepper:
             self.scaler.unscale_(self.optimizer)
         else:
             loss.backward()
-        if self.clip_grad is not None:
+        if self.clip_grad:
             nn.utils.clip_grad_norm_(self.parameters, self.clip_grad)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)

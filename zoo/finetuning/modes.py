@@ -18,10 +18,10 @@ from zoo.architecture import Architecture
 from zoo.cards import Card
 from zoo.finetuning import distributed, loaders, target
 from zoo.finetuning.augment import TrainTransform
-from zoo.finetuning.data import Unreadable
 from zoo.finetuning.features import cached_pooled_features, file_facts, pooled_features
 from zoo.finetuning.options import FinetuneOptions
 from zoo.finetuning.plan import DataPlan
+from zoo.finetuning.report import Unreadable
 from zoo.finetuning.rows import PreparedFiles, Runner, Scores, run_rows
 from zoo.inference.postprocess import named_outputs
 

@@ -51,7 +51,7 @@ class FinetuneOptions(BaseModel):
     )
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     clip_grad: float | None = Field(
-        default=1.0, gt=0, description="largest gradient norm; None: no clipping"
+        default=1.0, ge=0, description="largest gradient norm (0 or None: no clipping)"
     )
     freeze_until: str | None = Field(
         default=None,

@@ -10,10 +10,16 @@ from pydantic import BaseModel
 from zoo.architecture import NAME, Architecture
 from zoo.cards import Card, Metric, Parent
 from zoo.errors import ArgumentError, FinetuneError
-from zoo.finetuning.data import Unreadable
 
 #: The card shows top-5 only where it says something (more than five classes).
 TOP5_FROM = 6
+
+
+class Unreadable(BaseModel):
+    """A file that was skipped, and why."""
+
+    path: str
+    error: str
 
 
 class EpochRecord(BaseModel):

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from zoo.architecture import Architecture
 from zoo.cards import Card
 from zoo.errors import InputError
-from zoo.finetuning.data import Unreadable
+from zoo.finetuning.report import Unreadable
 from zoo.inference.decode import as_media
 from zoo.inference.predictor import RowBatches
 from zoo.inference.preprocess import Prepared, Preprocessor

@@ -33,7 +33,12 @@ IMAGE_SIZE = 16
 FRAMES = 16
 """Video clips: 16 frames of 16x16 pixels, the smallest clip C3D takes."""
 SQUARE = 4
-PLUGINS = {"resnext": resnext, "c3d": c3d, "fusion": fusion, "tinyframe": finetune_plugin}
+PLUGINS = {
+    "resnext": resnext,
+    "c3d": c3d,
+    "fusion": fusion,
+    "tinyframe": finetune_plugin,
+}
 IMAGE_INPUT = {"name": "image", "layout": "NCHW", "channels": 3, "size": [IMAGE_SIZE] * 2}
 VIDEO_INPUT = {
     "name": "video",
@@ -42,6 +47,14 @@ VIDEO_INPUT = {
     "frames": FRAMES,
     "temporal": {"protocol": "clips", "clips": 1},
     "size": [IMAGE_SIZE] * 2,
+}
+TINY_VIT = {
+    "image_size": 16,
+    "patch_size": 4,
+    "width": 16,
+    "depth": 2,
+    "heads": 2,
+    "num_classes": 5,
 }
 TINY_RESNEXT = {"layers": [1, 1, 1, 1], "groups": 2, "width_per_group": 4, "num_classes": 5}
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -107,25 +108,21 @@ def card(name: str, architecture: str, config: dict[str, Any], **fields: Any) ->
         "task": "image-classification",
         "summary": f"{name}, for the fine-tuning tests",
         "inputs": [IMAGE_INPUT],
-        "outputs": [{"name": "logits", "shape": [config.get("num_classes", 5)]}],
+        "outputs": [{"name": "logits", "shape": [config["num_classes"]]}],
         "parameters": 1,
         "license": "mit",
         **fields,
     }
-    made = Card.from_data(data, origin=name)
-    return made.model_copy(update={"parameters": parameters(made)})
-
-
-def parameters(made: Card) -> int:
     registry = Registry.from_plugins({**PLUGINS, "cards": cards_plugin("cards", *base_cards())})
     with using_registry(registry):
-        architecture = registry.architecture(made.architecture)
-        return count_parameters(empty_model(architecture, made.config))
+        model = empty_model(registry.architecture(architecture), config)
+    return Card.from_data({**data, "parameters": count_parameters(model)}, origin=name)
 
 
-def base_cards() -> list[Card]:
+@cache
+def base_cards() -> tuple[Card, ...]:
     """The image models (the fusion models' backbones among them)."""
-    return [
+    return tuple(
         Card.from_data(
             {
                 "name": name,
@@ -144,17 +141,18 @@ def base_cards() -> list[Card]:
             ("tiny-resnext", "resnext", TINY_RESNEXT),
             ("tiny-frame", "tinyframe", {"num_classes": 5}),
         )
-    ]
+    )
 
 
 def video_card(name: str, architecture: str, config: dict[str, Any]) -> Card:
     return card(name, architecture, config, task="video-classification", inputs=[VIDEO_INPUT])
 
 
-def video_cards() -> list[Card]:
+@cache
+def video_cards() -> tuple[Card, ...]:
     """Models that see time (C3D, early fusion, CNN+LSTM) and one that does not."""
     backbone = {"backbone": "tiny-frame", "num_classes": 5, "dropout": 0.0}
-    return [
+    return (
         video_card(
             "tiny-c3d",
             "c3d",
@@ -170,9 +168,10 @@ def video_cards() -> list[Card]:
         video_card("tiny-early-fusion", "early-fusion", {**backbone, "frames": FRAMES}),
         video_card("tiny-cnn-lstm", "cnn-lstm", {**backbone, "hidden_size": 16}),
         video_card("tiny-late-fusion-avg", "late-fusion", {**backbone, "pooling": "avg"}),
-    ]
+    )
 
 
+@cache
 def finetune_registry() -> Registry:
     cards = [*base_cards(), *video_cards()]
     return Registry.from_plugins({**PLUGINS, "cards": cards_plugin("cards", *cards)})

@@ -146,7 +146,10 @@ def test_generated_wrong_values_are_errors_that_name_their_field(key, value):
     except CardError as error:
         assert key in str(error)
     else:
-        optional_fields = {"aliases", "labels", "metrics", "datasets", "paper", "weights", "config"}
+        optional_fields = {
+            *("aliases", "labels", "metrics", "datasets", "paper", "weights", "config"),
+            *("parent", "training"),
+        }
         assert key in optional_fields, f"{key}={value!r} was accepted"
 
 

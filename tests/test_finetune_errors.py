@@ -181,3 +181,17 @@ def test_media_outside_class_folders_is_refused(registry, colours, tmp_path):
     write_image(colours / "stray.png", np.zeros((8, 8, 3), dtype=np.uint8))
 
     refused(finetune("tiny-frame", colours, "-o", tmp_path / "out", *QUICK), "stray.png")
+
+
+def test_a_parquet_manifest_is_read_like_a_csv_one(colours, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as parquet
+
+    manifest = tmp_path / "labels.parquet"
+    table = {"path": [str(colours / "red" / "001.png"), "x.png"], "label": ["warm", "cold"]}
+    parquet.write_table(pa.table(table), manifest)
+
+    samples = read_samples(manifest)
+
+    assert [sample.label for sample in samples] == ["warm", "cold"]
+    assert samples[1].path == tmp_path / "x.png"

@@ -102,7 +102,7 @@ def _parquet_rows(path: Path) -> list[dict[str, object]]:
     except ModuleNotFoundError:
         raise FinetuneError(
             f"{path}: reading a .parquet manifest needs pyarrow: "
-            "pip install 'zoo-models[parquet]', or give a .csv manifest"
+            "pip install 'zoo-models[corpus]', or give a .csv manifest"
         ) from None
     table = parquet.read_table(path)
     _check_columns(path, table.column_names)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,32 @@ def test_an_unreadable_file_is_skipped_and_counted(registry, colours, tmp_path):
     card = Card.from_yaml(tmp_path / "out" / "card.yaml")
     assert card.training["unreadable_files"] == 1
     assert "broken.png" in result.output
+
+
+@pytest.mark.parametrize("mode", ["linear", "full"])
+def test_a_file_whose_pixels_do_not_decode_is_skipped_while_training(
+    mode, registry, colours, tmp_path
+):
+    whole = (colours / "red" / "000.png").read_bytes()
+    (colours / "red" / "cut.png").write_bytes(whole[: len(whole) // 2])  # the header reads
+
+    result = finetune(
+        "tiny-frame",
+        colours,
+        "-o",
+        tmp_path / "out",
+        *QUICK,
+        "--mode",
+        mode,
+        "--max-unreadable",
+        "0.1",
+        "--json",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert [Path(item["path"]).name for item in json.loads(result.output)["unreadable"]] == [
+        "cut.png"
+    ]
 
 
 def test_more_unreadable_files_than_allowed_stop_the_run_before_it_starts(

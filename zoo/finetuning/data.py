@@ -156,13 +156,29 @@ def probe(samples: Sequence[Sample]) -> list[Unreadable | None]:
 
     def opens(sample: Sample) -> Unreadable | None:
         try:
-            as_media(sample.path)
+            _open(sample.path)
         except InputError as error:
             return Unreadable(path=str(sample.path), error=error.problem)
         return None
 
     with ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="zoo-probe") as pool:
         return list(pool.map(opens, samples))
+
+
+def _open(path: Path) -> None:
+    """An image's header (decoding every image twice would cost an epoch of decoding), a
+    video's stream and frame times; a file that fails later, while training, is skipped
+    and counted then."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file() or not path.stat().st_size:
+        as_media(path)
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path):
+            pass
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise InputError(str(path), f"cannot decode as an image (Pillow: {error})") from None
 
 
 def check_unreadable(unreadable: Sequence[Unreadable], total: int, limit: float) -> None:

@@ -27,6 +27,7 @@ from torch import nn
 from zoo.cards import Card
 from zoo.errors import ArgumentError, FinetuneError
 from zoo.finetuning import checkpoint, distributed
+from zoo.finetuning.data import check_unreadable
 from zoo.finetuning.loop import Stepper, autocast_dtype, make_optimizer, make_schedule, train_epoch
 from zoo.finetuning.modes import FullMode, LinearMode, Validation, loader_for
 from zoo.finetuning.options import FinetuneOptions, make_options
@@ -105,10 +106,11 @@ class Run:
         self.best: dict[str, Any] | None = None
         self.unreadable: list = []
         self.fingerprint: dict[str, Any] = {}
+        self.checked = False
 
     def execute(self, data, val, name, resume, force, on_epoch, started) -> FinetuneReport:
         settings = self.settings
-        plan = plan_data(data, val, settings)
+        plan = self.plan = plan_data(data, val, settings)
         new_name = card_name(name, self.folder.resolve().name, self.card.name)
         config = new_config(self.card, self.architecture, len(plan.classes))
         parent = parent_record(self.source, self.card, self.architecture, self.registry)
@@ -127,7 +129,7 @@ class Run:
             self.architecture, config, self._parent_state(), settings.seed, self.registry
         ).to(self.device)
         runner = Runner(settings.batch_size, self.device, self.autocast, settings.workers)
-        validation = Validation(
+        validation = self.validation = Validation(
             PreparedFiles(self.card, self.architecture, [s.path for s in plan.val]),
             plan.labels(plan.val),
             runner,
@@ -258,6 +260,8 @@ class Run:
             trained = train_epoch(stepper, loader, bar)
         self.unreadable += trained.unreadable
         metrics = mode.scores()
+        if not self.checked:
+            self._check_unreadable(mode)
         record = EpochRecord(
             epoch=epoch + 1,
             train_loss=trained.loss,
@@ -274,6 +278,15 @@ class Run:
             self._save(epoch + 1, mode, stepper, metrics)
         distributed.barrier()
         return record
+
+    def _check_unreadable(self, mode: FullMode | LinearMode) -> None:
+        """After the first epoch, files whose header read but whose pixels did not count too."""
+        self.checked = True
+        plan = self.plan
+        late = [*self.validation.unreadable, *getattr(mode, "unreadable", []), *self.unreadable]
+        found = {item.path: item for item in [*plan.unreadable, *late]}
+        total = len(plan.train) + len(plan.val) + len(plan.unreadable)
+        check_unreadable(list(found.values()), total, self.settings.max_unreadable)
 
     def _save(self, epochs_done: int, mode, stepper: Stepper, metrics: dict[str, float]) -> None:
         """The best checkpoint (when top-1 improved, or tied at a lower loss) first, then the

@@ -18,13 +18,14 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from zoo.cards import Card, InputSpec
 from zoo.errors import InputError
 from zoo.inference import sampling
 from zoo.inference.decode import Media
-from zoo.inference.transforms import Normalization, resize, to_channels, to_float_frames, to_layout
+from zoo.inference.transforms import Normalization, resize, to_channels, to_layout
 
 #: torchvision's RandomResizedCrop: aspect ratios drawn log-uniformly from [3/4, 4/3].
 RATIO = (3 / 4, 4 / 3)
@@ -49,8 +50,8 @@ class TrainTransform:
     def __call__(self, media: Media, rng: np.random.Generator) -> Tensor:
         frames = torch.from_numpy(media.read(self._frame_indices(media, rng)))
         top, left, height, width = crop_box(*media.size, self.crop_scale, rng)
-        cropped = frames[:, top : top + height, left : left + width]
-        pixels = resize(to_float_frames(cropped), self.spec, self.spec.size)
+        cropped = frames[:, top : top + height, left : left + width].permute(0, 3, 1, 2)
+        pixels = resized_to_float(cropped, self.spec)
         if rng.random() < self.hflip:
             pixels = pixels.flip(-1)
         pixels = to_channels(pixels, self.spec)
@@ -84,6 +85,27 @@ class TrainTransform:
             )
         steps = np.arange(length)
         return kept[steps % len(kept) if rule == "loop" else np.minimum(steps, len(kept) - 1)]
+
+
+def resized_to_float(frames: Tensor, spec: InputSpec) -> Tensor:
+    """uint8 ``(T, 3, h, w)`` -> float ``(T, 3, H, W)`` in [0, 1] at the card's size, with its
+    interpolation. Resized while still uint8 (PyTorch's vectorised uint8 kernels, as
+    torchvision's transforms use them), converted after: a quarter of the memory traffic."""
+    size = tuple(spec.size)
+    if tuple(frames.shape[-2:]) == size:
+        return frames.float().div_(255)
+    if spec.interpolation == "nearest":
+        return F.interpolate(frames, size=size, mode="nearest").float().div_(255)
+    if spec.interpolation == "bicubic" and not spec.antialias:  # no exact uint8 kernel
+        return resize(frames.float().div_(255), spec, size)
+    resized = F.interpolate(
+        frames.contiguous(memory_format=torch.channels_last),
+        size=size,
+        mode=spec.interpolation,
+        align_corners=False,
+        antialias=spec.antialias,
+    )
+    return resized.float().div_(255).contiguous()
 
 
 def crop_box(

@@ -86,8 +86,8 @@ def test_a_random_resized_crop_stays_inside_the_frame_and_in_its_share_of_the_ar
         top, left, crop_height, crop_width = crop_box(
             height, width, (0.25, 0.75), np.random.default_rng(seed)
         )
-        assert 0 <= top and top + crop_height <= height
-        assert 0 <= left and left + crop_width <= width
+        assert top >= 0 and top + crop_height <= height
+        assert left >= 0 and left + crop_width <= width
         share = crop_height * crop_width / (height * width)
         ratio = crop_width / crop_height
         fallback = top == (height - crop_height) // 2 and left == (width - crop_width) // 2

@@ -1,4 +1,5 @@
-"""Every shell command in CONTRIBUTING.md and in the README's tour runs, as written.
+"""Every shell command in CONTRIBUTING.md, the README's tour and the fine-tuning page runs,
+as written.
 
 Each ``console`` block's ``$ `` commands run with bash, one after another, in a
 fresh virtual environment (:class:`conftest.FreshVenv`) and a sandbox folder, or in
@@ -42,7 +43,11 @@ from zoo.registry import Registry
 
 ROOT_MARKER = "<!-- runs in the repository root -->"
 PARSE_MARKER = "<!-- parsed, not run, by the docs test"
-DOCUMENTS = {"CONTRIBUTING.md": None, "README.md": "## A short tour"}
+DOCUMENTS = {
+    "CONTRIBUTING.md": None,
+    "README.md": "## A short tour",
+    "docs/tasks/fine-tuning.md": None,
+}
 REGISTRY = Registry.from_entry_points()
 # Put into the fresh venv: downloads of the URLs in $ZOO_TEST_URLS come from local files.
 URL_STAND_IN = '''"""Test stand-in for the network (tests/test_docs_commands.py)."""
@@ -155,9 +160,24 @@ def plugin_checkpoint(sandbox: Sandbox) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def labelled_photos(sandbox: Sandbox) -> None:
+    """Your labelled photos: three classes of four small JPEGs, each class its own tint."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for index, name in enumerate(("clean", "crack", "scratch")):
+        (sandbox.folder / "photos" / name).mkdir(parents=True)
+        for number in range(4):
+            pixels = rng.integers(0, 96, (48, 64, 3), dtype=np.uint8)
+            pixels[..., index] += 128
+            Image.fromarray(pixels).save(sandbox.folder / "photos" / name / f"{number:03d}.jpg")
+
+
 FILES: dict[str, Callable[[Sandbox], None]] = {
     "c3d.pickle": c3d_checkpoint,
     "my-cards/": own_cards,
+    "photos/": labelled_photos,
     "upstream.safetensors": plugin_checkpoint,
 }
 REWRITES: dict[str, tuple[str, str]] = {
@@ -308,6 +328,17 @@ def test_every_command_in_the_readme_tour_runs_as_written(sandbox):
     assert used >= {"c3d.pickle", "my-cards/"}
     assert (sandbox.folder / "out" / "README.md").is_file()
     assert (sandbox.folder / "c3d" / "model.safetensors").is_file()
+
+
+@pytest.mark.heavy
+def test_every_command_in_the_fine_tuning_page_runs_as_written(sandbox):
+    used: set[str] = set()
+    run_blocks(sandbox, console_blocks("docs/tasks/fine-tuning.md", None), used)
+
+    assert used == {"photos/"}
+    card = Card.from_yaml(sandbox.folder / "defects" / "card.yaml")
+    assert card.labels == ["clean", "crack", "scratch"]
+    assert card.parent.model == "resnet50.tv_in1k"
 
 
 def test_a_renamed_flag_fails_the_block_that_uses_it(sandbox):

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from zoo.architecture import Architecture
 from zoo.cards import Card
@@ -56,7 +57,10 @@ def pooled_features(
     files = PreparedFiles(card, architecture, paths)
     mine = distributed.shard(range(len(paths)))
     model.eval()
-    found = list(run_rows(lambda batch: pooled(model, batch), files, mine, runner))
+    rows = run_rows(lambda batch: pooled(model, batch), files, mine, runner)
+    progress = {"desc": "features", "unit": "file", "leave": False}
+    shown = None if distributed.is_main() else True
+    found = list(tqdm(rows, total=len(mine), disable=shown, **progress))
     gathered = sorted(distributed.gather(found), key=lambda pair: pair[0])
     features, owners, unreadable = [], [], []
     for index, result in gathered:

@@ -48,14 +48,17 @@ def check_supported(card: Card, architecture: Architecture, registry: Registry) 
             "trains image and video classifiers whose plugin says where the classifier is "
             f"(FeatureHints.classifier): architectures {', '.join(supported) or 'none'}"
         )
-    if (
-        len(card.inputs) != 1
-        or card.inputs[0].channel_order in architecture.inference.derived_inputs
-    ):
+    derived = [
+        spec.channel_order
+        for spec in card.inputs
+        if spec.channel_order in architecture.inference.derived_inputs
+    ]
+    if len(card.inputs) != 1 or derived:
         names = ", ".join(f"{spec.name} ({spec.channel_order})" for spec in card.inputs)
+        why = f"{', '.join(derived)} computed from the frames" if derived else "several inputs"
         raise FinetuneError(
-            f"{card.name} takes {names}; fine-tuning trains models of one input decoded as "
-            "pixels (fine-tune each stream of a two-stream model on its own)"
+            f"{card.name} takes {names}: {why}; fine-tuning trains models of one input of "
+            "decoded pixels (fine-tune an RGB stream on its own)"
         )
 
 
@@ -169,7 +172,7 @@ def fold_standardization(head: nn.Linear, mean: Tensor, std: Tensor) -> nn.Linea
     folded = nn.Linear(head.in_features, head.out_features, bias=True)
     with torch.no_grad():
         weight = head.weight / std.to(head.weight)
-        bias = head.bias if head.bias is not None else torch.zeros(head.out_features)
+        bias = head.bias if head.bias is not None else weight.new_zeros(head.out_features)
         folded.weight.copy_(weight)
         folded.bias.copy_(bias - weight @ mean.to(weight))
     return folded

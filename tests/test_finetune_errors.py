@@ -222,3 +222,20 @@ def test_a_parquet_manifest_is_read_like_a_csv_one(colours, tmp_path):
 
     assert [sample.label for sample in samples] == ["warm", "cold"]
     assert samples[1].path == tmp_path / "x.png"
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda folder: None, "no such folder"),
+        (lambda folder: folder.mkdir(), "card.yaml and model.safetensors missing"),
+    ],
+)
+def test_a_model_folder_that_is_not_one_is_refused_by_load_in_one_line(make, fragment, tmp_path):
+    import zoo
+    from zoo.errors import WeightsError
+
+    make(tmp_path / "out")
+
+    with pytest.raises(WeightsError, match=fragment):
+        zoo.load(f"{tmp_path / 'out'}/")

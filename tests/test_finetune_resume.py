@@ -135,3 +135,10 @@ def zoo_card(folder: Path):
     from zoo.cards import Card
 
     return Card.from_yaml(folder / "card.yaml")
+
+
+def test_bfloat16_autocast_trains_on_the_cpu(colours, tmp_path):
+    report = run(colours, tmp_path / "out", epochs=1, precision="bf16", device="cpu")
+
+    assert zoo_card(tmp_path / "out").training["precision"] == "bf16"
+    assert report.history[0].train_loss > 0

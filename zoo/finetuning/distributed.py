@@ -51,7 +51,8 @@ def rank() -> int:
 
 
 def is_main() -> bool:
-    return rank() == 0
+    """Rank 0, also after the process group is gone (the CLI prints the report then)."""
+    return rank() == 0 if dist.is_initialized() else os.environ.get("RANK", "0") == "0"
 
 
 def shard(items: Iterable[int]) -> list[int]:

@@ -98,3 +98,19 @@ def restore_rng(tensors: dict[str, Tensor]) -> None:
     cuda = [tensors[key] for _, key in devices]
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
+
+
+def check_same_run(folder: Path, before: dict, now: dict) -> None:
+    """A resumed run must be the same run: the same recipe, parent, classes and files."""
+    for key in now:
+        if before.get(key) == now[key]:
+            continue
+        if key == "recipe":
+            changed = [f for f in now[key] if before[key].get(f) != now[key][f]]
+            what = ", ".join(f"{f} {before[key].get(f)!r} -> {now[key][f]!r}" for f in changed)
+        else:
+            what = f"its {key.replace('_', ' ')} differ"
+        raise FinetuneError(
+            f"cannot resume the run in {folder} with different settings ({what}); resume with "
+            "the same ones, or start a new run (another folder, or --force)"
+        )

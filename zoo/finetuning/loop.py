@@ -170,3 +170,31 @@ def train_epoch(step: Stepper, batches: Iterable[Batch], bar: Callable | None = 
         seconds=seconds,
         unreadable=[item for part in distributed.gather([unreadable]) for item in part],
     )
+
+
+class EpochBar:
+    """A tqdm bar of one epoch on a terminal (stderr), on the main process only."""
+
+    def __init__(self, epoch: int, epochs: int, samples: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=samples,
+            desc=f"epoch {epoch + 1}/{epochs}",
+            unit="sample",
+            disable=None if distributed.is_main() else True,
+            leave=False,
+        )
+
+    def __enter__(self) -> Callable:
+        def update(count: int, loss, accuracy, rate) -> None:
+            self.bar.update(count)
+            if loss is not None:
+                self.bar.set_postfix(
+                    loss=f"{loss:.4f}", acc=f"{100 * accuracy:.1f}%", rate=f"{rate:.1f}/s"
+                )
+
+        return update
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bar.close()

@@ -24,11 +24,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.architecture import Architecture
 from zoo.cards import Card
 from zoo.errors import ArgumentError, FinetuneError
 from zoo.finetuning import checkpoint, distributed
 from zoo.finetuning.data import check_unreadable
-from zoo.finetuning.loop import Stepper, autocast_dtype, make_optimizer, make_schedule, train_epoch
+from zoo.finetuning.loop import (
+    EpochBar,
+    Stepper,
+    autocast_dtype,
+    make_optimizer,
+    make_schedule,
+    train_epoch,
+)
 from zoo.finetuning.modes import FullMode, LinearMode, Validation, loader_for
 from zoo.finetuning.options import FinetuneOptions, make_options
 from zoo.finetuning.plan import (
@@ -93,14 +101,23 @@ def finetune(
 class Run:
     """One fine-tuning run: its settings, its model and its progress."""
 
-    def __init__(self, card, architecture, source, settings, folder, device, registry) -> None:
+    def __init__(
+        self,
+        card: Card,
+        architecture: Architecture,
+        source: Source,
+        settings: FinetuneOptions,
+        folder: Path,
+        device: torch.device,
+        registry: Registry,
+    ) -> None:
         self.card = card
         self.architecture = architecture
-        self.source: Source = source
-        self.settings: FinetuneOptions = settings
-        self.folder: Path = folder
-        self.device: torch.device = device
-        self.registry: Registry = registry
+        self.source = source
+        self.settings = settings
+        self.folder = folder
+        self.device = device
+        self.registry = registry
         self.autocast = autocast_dtype(settings.precision, device)
         self.history: list[EpochRecord] = []
         self.best: dict[str, Any] | None = None
@@ -108,7 +125,16 @@ class Run:
         self.fingerprint: dict[str, Any] = {}
         self.checked = False
 
-    def execute(self, data, val, name, resume, force, on_epoch, started) -> FinetuneReport:
+    def execute(
+        self,
+        data: str | PathLike[str],
+        val: str | PathLike[str] | None,
+        name: str | None,
+        resume: bool,
+        force: bool,
+        on_epoch: EpochCallback | None,
+        started: float,
+    ) -> FinetuneReport:
         settings = self.settings
         plan = self.plan = plan_data(data, val, settings)
         new_name = card_name(name, self.folder.resolve().name, self.card.name)
@@ -117,7 +143,7 @@ class Run:
         fingerprint = self.fingerprint = self._fingerprint(plan, parent)
         previous = checkpoint.load(self.folder / checkpoint.LAST) if resume else None
         if previous is not None:
-            _check_same_run(self.folder, previous.meta["run"], fingerprint)
+            checkpoint.check_same_run(self.folder, previous.meta["run"], fingerprint)
         if distributed.is_main():
             with output_errors(self.folder):
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -256,7 +282,7 @@ class Run:
         settings = self.settings
         loader = loader_for(mode, epoch, settings, self.device)
         mode.train()
-        with _progress(epoch, settings.epochs, len(loader) * settings.batch_size) as bar:
+        with EpochBar(epoch, settings.epochs, len(loader) * settings.batch_size) as bar:
             trained = train_epoch(stepper, loader, bar)
         self.unreadable += trained.unreadable
         metrics = mode.scores()
@@ -371,47 +397,3 @@ def _better(metrics: dict[str, float], best: dict[str, float] | None) -> bool:
     if best is None:
         return True
     return (metrics["top1"], -metrics["loss"]) > (best["top1"], -best["loss"])
-
-
-def _check_same_run(folder: Path, before: dict, now: dict) -> None:
-    """A resumed run must be the same run: the same recipe, parent, classes and files."""
-    for key in now:
-        if before.get(key) == now[key]:
-            continue
-        if key == "recipe":
-            changed = [f for f in now[key] if before[key].get(f) != now[key][f]]
-            what = ", ".join(f"{f} {before[key].get(f)!r} -> {now[key][f]!r}" for f in changed)
-        else:
-            what = f"its {key.replace('_', ' ')} differ"
-        raise FinetuneError(
-            f"cannot resume the run in {folder} with different settings ({what}); resume with "
-            "the same ones, or start a new run (another folder, or --force)"
-        )
-
-
-class _progress:
-    """A tqdm bar of one epoch on a terminal (stderr), on the main process only."""
-
-    def __init__(self, epoch: int, epochs: int, samples: int) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(
-            total=samples,
-            desc=f"epoch {epoch + 1}/{epochs}",
-            unit="sample",
-            disable=None if distributed.is_main() else True,
-            leave=False,
-        )
-
-    def __enter__(self) -> Callable:
-        def update(count: int, loss, accuracy, rate) -> None:
-            self.bar.update(count)
-            if loss is not None:
-                self.bar.set_postfix(
-                    loss=f"{loss:.4f}", acc=f"{100 * accuracy:.1f}%", rate=f"{rate:.1f}/s"
-                )
-
-        return update
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.bar.close()

@@ -9,11 +9,14 @@ reversal, stays at chance, exactly.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from finetune_zoo import finetune_registry, motion_videos
 
+from zoo.cli import main
 from zoo.finetuning import finetune
 
 RECIPE = {
@@ -36,6 +39,11 @@ def motion(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def c3d(motion, tmp_path_factory):
+    return tuned("tiny-c3d", motion, tmp_path_factory.mktemp("c3d") / "c3d", epochs=4)
+
+
 def tuned(model: str, motion: Path, out: Path, epochs: int):
     return finetune(
         model,
@@ -51,12 +59,30 @@ def tuned(model: str, motion: Path, out: Path, epochs: int):
 @pytest.mark.parametrize(
     ("model", "epochs"), [("tiny-c3d", 4), ("tiny-early-fusion", 6), ("tiny-cnn-lstm", 5)]
 )
-def test_a_model_that_sees_time_learns_the_direction_of_motion(model, epochs, motion, tmp_path):
-    report = tuned(model, motion, tmp_path / "out", epochs)
+def test_a_model_that_sees_time_learns_the_direction_of_motion(
+    model, epochs, motion, tmp_path, request
+):
+    report = (
+        request.getfixturevalue("c3d")
+        if model == "tiny-c3d"
+        else tuned(model, motion, tmp_path / "out", epochs)
+    )
 
     assert report.classes == ["left", "right"]
     assert report.val_files == 12
     assert report.metrics["top1"] >= 90
+
+
+def test_the_video_model_folder_predicts_a_clip_through_zoo_predict(c3d, motion):
+    clips = [motion / "val" / "right" / "000.mkv", motion / "val" / "left" / "000.mkv"]
+
+    result = CliRunner().invoke(
+        main, ["predict", f"{c3d.output}/", *map(str, clips), "--json", "--backend", "torch"]
+    )
+
+    assert result.exit_code == 0, result.output
+    top = [json.loads(line)["predictions"][0]["label"] for line in result.output.splitlines()]
+    assert top == ["right", "left"]
 
 
 def test_average_pooled_late_fusion_cannot_tell_the_direction(motion, tmp_path):

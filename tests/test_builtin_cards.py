@@ -28,7 +28,7 @@ def test_the_built_in_plugins_load_without_errors():
     problems = {name: r.errors for name, r in default_registry().reports.items() if r.errors}
 
     assert problems == {}
-    assert {r.distribution for r in default_registry().reports.values()} == {"zoo"}
+    assert {r.distribution for r in default_registry().reports.values()} == {"zoo-models"}
 
 
 @pytest.mark.parametrize("card", CARDS, ids=lambda card: card.name)

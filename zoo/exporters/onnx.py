@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from zoo.architecture import ExportHints
@@ -23,6 +22,7 @@ from zoo.cards import Card
 from zoo.errors import ExportError
 from zoo.exporters.plan import ExportPlan, InputPlan
 from zoo.exporters.report import TensorInfo
+from zoo.version import __version__
 
 if TYPE_CHECKING:
     import onnx
@@ -234,7 +234,7 @@ def describe(proto: onnx.ModelProto, card: Card) -> None:
     labels = card.label_names()
     properties = {
         "zoo.card": card.name,
-        "zoo.version": version("zoo"),
+        "zoo.version": __version__,
         "zoo.architecture": card.architecture,
         "zoo.task": card.task,
         "zoo.inputs": json.dumps(

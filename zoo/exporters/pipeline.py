@@ -29,6 +29,7 @@ from zoo.exporters.report import Check, ExportReport, Format
 from zoo.exporters.staging import staged_folder
 from zoo.loading import HF_HUB_PREFIX, load
 from zoo.registry import Registry, current_registry
+from zoo.version import __version__
 
 if TYPE_CHECKING:
     import onnx
@@ -205,7 +206,9 @@ def _opset(proto: object) -> int:
 
 
 def _versions() -> dict[str, str]:
-    return {package: version(package) for package in ("zoo", "torch", "onnx", "onnxruntime")}
+    return {"zoo": __version__} | {
+        package: version(package) for package in ("torch", "onnx", "onnxruntime")
+    }
 
 
 class _Caught(logging.Handler):

@@ -14,7 +14,9 @@ from zoo.registry import Registry
 from zoo.testing import plugin_checks
 
 BUILT_IN = Registry.from_entry_points()
-PLUGINS = sorted(name for name, report in BUILT_IN.reports.items() if report.distribution == "zoo-models")
+PLUGINS = sorted(
+    name for name, report in BUILT_IN.reports.items() if report.distribution == "zoo-models"
+)
 # Run with the heavy cases (CI runs them too), for the time they take, not to skip them:
 # I3D cannot be made small (the Inception's widths, at least 193 pixels and 9 frames), and
 # tests/test_export.py already exports every built-in card's small model in the default run.

@@ -276,7 +276,12 @@ def test_push_refuses_a_repo_name_that_is_not_org_slash_name(tmp_path, repo):
 
 @pytest.mark.parametrize(
     ("module", "extra"),
-    [("captum", "interpret"), ("onnxruntime", "export"), ("cv2", "video"), ("sklearn", "interpret")],
+    [
+        ("captum", "interpret"),
+        ("onnxruntime", "export"),
+        ("cv2", "video"),
+        ("sklearn", "interpret"),
+    ],
 )
 def test_a_missing_optional_package_is_one_line_naming_it_and_its_extra(module, extra):
     import click

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from functools import wraps
 from importlib.metadata import PackageNotFoundError, requires
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -30,7 +30,14 @@ from zoo.version import DISTRIBUTION
 DISTRIBUTION_OF_MODULE = {"cv2": "opencv-contrib-python-headless", "sklearn": "scikit-learn"}
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     click.echo(f"warning: {one_line(str(message))}", err=True)
 
 

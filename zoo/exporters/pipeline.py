@@ -201,7 +201,7 @@ def _weights_used(pretrained: bool, weights: str | PathLike[str] | None) -> str:
     return "pretrained" if pretrained else "random"
 
 
-def _opset(proto: object) -> int:
+def _opset(proto: onnx.ModelProto) -> int:
     return next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx"))
 
 

@@ -154,6 +154,9 @@ class Normalization(nn.Module):
     can sit inside a function that is differentiated, as pixel-space attacks need.
     """
 
+    scale: Tensor  # buffers, registered in __init__
+    shift: Tensor
+
     def __init__(self, spec: InputSpec) -> None:
         super().__init__()
         low, high = spec.value_range

@@ -1,6 +1,6 @@
 """The spatial half of pre-processing, read from the card: resize, crop, value range, mean/std.
 
-Two steps are kept apart on purpose. :func:`plan_geometry` and :func:`resize_and_crop` turn
+Two steps are kept apart on purpose. :func:`plan_geometry` and :func:`resized_pixels` turn
 decoded frames into *pixels*: float values in [0, 1], RGB (or gray), already at the
 model's size. :class:`Normalization` turns pixels into the model's input (value range,
 mean and std, channel order) and back. Tools that work in pixel space (attacks, saliency,

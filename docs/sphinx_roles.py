@@ -23,7 +23,11 @@ class SphinxRoles(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         for obj in _objects(pkg):
             if obj.docstring is not None:
-                obj.docstring.value = ROLE.sub(lambda match: _link(obj, match), obj.docstring.value)
+                obj.docstring.value = _linked(obj, obj.docstring.value)
+
+
+def _linked(obj: griffe.Object, text: str) -> str:
+    return ROLE.sub(lambda match: _link(obj, match), text)
 
 
 def _objects(obj: griffe.Object) -> list[griffe.Object]:

@@ -197,7 +197,7 @@ def card_input_names(card: Card) -> list[str]:
 
 
 def support_summary(card: Card, hints: ExportHints) -> str:
-    """What the exported graph accepts, in words: the README's export column.
+    """What the exported graph accepts, in words: the export column of docs/tasks/export.md.
 
     Dynamic axes by meaning (batch, frames with their minimum, height and width),
     then what stays fixed, then the exporter when it is the fallback.

@@ -3,10 +3,11 @@
 The architecture's :class:`~zoo.architecture.InferenceHints` say which backend, memory
 format and compilation ran fastest for the family; each can be overridden. The
 onnxruntime default applies only where it can: a model with real weights (pretrained or a
-file) in float32 without ``torch.compile``, on a device onnxruntime has a provider for; a
+file) in float32 without ``torch.compile``, on a device onnxruntime has a provider for. A
 randomly initialised model, autocast or compilation run on PyTorch, and so does a model
-whose export fails or an install without the ``export`` extra (each with a warning saying why). The graph is the one ``zoo export`` writes: given as
-``onnx=PATH``, or exported on first use into the zoo cache (:mod:`zoo.inference.exported`).
+whose export fails or an install without the ``export`` extra, each with a warning that
+says why. The graph is the one ``zoo export`` writes: given as ``onnx=PATH``, or exported
+on first use into the zoo cache (:mod:`zoo.inference.exported`).
 """
 
 from __future__ import annotations

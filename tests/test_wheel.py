@@ -24,6 +24,7 @@ import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import Distribution, distribution, distributions
 from pathlib import Path
 
@@ -52,7 +53,9 @@ class Built:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     """The sdist and the wheel built from it, from a copy of the source tree (never the tree
     itself, where a build would leave build/ and egg-info behind)."""
-    shared = tmp_path_factory.getbasetemp().parent  # one folder for every xdist worker
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this session's folder, which every xdist worker shares
     with FileLock(shared / "zoo-wheel.lock"):
         dist = shared / "zoo-dist"
         if not dist.is_dir():
@@ -150,6 +153,7 @@ def runtime_closure(wheel_metadata: Distribution, extras: set[str]) -> dict[str,
     return found
 
 
+@cache
 def owners_of_top_level_entries() -> dict[str, set[str]]:
     owners: dict[str, set[str]] = {}
     for dist in distributions():
@@ -203,7 +207,8 @@ class WheelVenv:
     def install(self, extras: set[str]) -> None:
         """Link the distributions ``zoo-models[extras]`` needs, then let pip install it."""
         metadata = Distribution.at(self.wheel_metadata)
-        shared = {entry for entry, names in OWNERS.items() if len(names) > 1}
+        owners = owners_of_top_level_entries()
+        shared = {entry for entry, names in owners.items() if len(names) > 1}
         for name, dist in runtime_closure(metadata, extras).items():
             if name not in self.linked:
                 link_distribution(dist, self.site, shared)
@@ -235,9 +240,6 @@ class WheelVenv:
 
     def imports(self, module: str) -> bool:
         return self.run("python", "-c", f"import {module}").returncode == 0
-
-
-OWNERS = owners_of_top_level_entries()
 
 
 @pytest.fixture(scope="module")

@@ -275,8 +275,17 @@ def sandbox(tmp_path: Path) -> Sandbox:
     hub.stop()
 
 
+# Blocks run in the repository root by this process: their commands read nothing from a
+# sandbox, so the README's set-up block, repeated on the getting-started page, runs once.
+RAN_IN_ROOT: set[tuple[str, ...]] = set()
+
+
 def run_blocks(sandbox: Sandbox, blocks: list[Block], used: set[str]) -> None:
     for block in blocks:
+        if block.in_root and not block.parsed_only:
+            if tuple(block.commands) in RAN_IN_ROOT:
+                continue
+            RAN_IN_ROOT.add(tuple(block.commands))
         if block.parsed_only:
             for written in block.commands:
                 if without_comment(written).startswith("python benchmarks/"):

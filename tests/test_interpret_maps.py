@@ -80,7 +80,8 @@ def test_occlusion_of_a_clip_finds_the_frames_the_model_sees():
     )
 
     assert heat.shape == (2, 16, 16, 16)
-    assert heat[:, :6].abs().max() == 0 and heat[:, 14:].abs().max() == 0
+    rounding = 1e-5 * heat.abs().max()  # as for the quadrant model
+    assert heat[:, :6].abs().max() <= rounding and heat[:, 14:].abs().max() <= rounding
     assert share(heat, (slice(None), slice(8, 12))) > 0.6
 
 

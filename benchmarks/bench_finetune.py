@@ -40,7 +40,16 @@ from zoo.finetuning import finetune
 
 RESULTS = Path(__file__).parent / "results" / "finetune.json"
 MODEL = "resnet50.tv_in1k"
+SMALL = "small:"
 CLASSES = 4
+
+
+def model_card(name: str) -> zoo.Card:
+    """A card by name; ``small:NAME`` is its architecture's test size (``zoo.small``), a
+    model so quick that the data pipeline, not the network, sets the pace."""
+    from zoo.small import small_card
+
+    return small_card(name.removeprefix(SMALL)) if name.startswith(SMALL) else zoo.card(name)
 
 
 def write_images(root: Path, count: int, size: int = 256, seed: int = 0) -> Path:
@@ -55,12 +64,11 @@ def write_images(root: Path, count: int, size: int = 256, seed: int = 0) -> Path
     return root
 
 
-def hand_written_epoch(data: Path, batch_size: int, workers: int) -> float:
+def hand_written_epoch(card: zoo.Card, data: Path, batch_size: int, workers: int) -> float:
     """Samples per second of one epoch of the loop a user writes by hand."""
     from torchvision import datasets
     from torchvision.transforms import v2
 
-    card = zoo.card(MODEL)
     spec = card.inputs[0]
     transform = v2.Compose(
         [
@@ -91,9 +99,9 @@ def hand_written_epoch(data: Path, batch_size: int, workers: int) -> float:
     return samples / (time.perf_counter() - started)
 
 
-def zoo_epoch(data: Path, out: Path, batch_size: int, workers: int) -> float:
+def zoo_epoch(card: zoo.Card, data: Path, out: Path, batch_size: int, workers: int) -> float:
     report = finetune(
-        MODEL,
+        card,
         data,
         out,
         pretrained=False,
@@ -107,26 +115,31 @@ def zoo_epoch(data: Path, out: Path, batch_size: int, workers: int) -> float:
     return report.history[0].samples_per_second
 
 
-def training_step(data: Path, scratch: Path, runs: int, batch_size: int, workers: int) -> dict:
+def training_step(
+    name: str, data: Path, scratch: Path, runs: int, batch_size: int, workers: int
+) -> dict:
+    card = model_card(name)
     rates: dict[str, list[float]] = {"zoo": [], "by hand": []}
-    zoo_epoch(data, scratch / "warm-up", batch_size, workers)  # first-use costs, untimed
-    hand_written_epoch(data, batch_size, workers)
+    zoo_epoch(card, data, scratch / "warm-up", batch_size, workers)  # first-use costs, untimed
+    hand_written_epoch(card, data, batch_size, workers)
     for run in range(runs):
         order = ["zoo", "by hand"] if run % 2 == 0 else ["by hand", "zoo"]
-        for name in order:
-            if name == "zoo":
-                rate = zoo_epoch(data, scratch / f"out-{run}", batch_size, workers)
+        for contender in order:
+            if contender == "zoo":
+                rate = zoo_epoch(card, data, scratch / f"out-{run}", batch_size, workers)
             else:
-                rate = hand_written_epoch(data, batch_size, workers)
-            rates[name].append(rate)
-            print(f"run {run + 1}: {name} {rate:.2f} samples/s", flush=True)
+                rate = hand_written_epoch(card, data, batch_size, workers)
+            rates[contender].append(rate)
+            print(f"{name} run {run + 1}: {contender} {rate:.2f} samples/s", flush=True)
     ratios = [z / h for z, h in zip(rates["zoo"], rates["by hand"], strict=True)]
     return {
-        "model": MODEL,
+        "model": name,
+        "input": list(card.inputs[0].size),
+        "images": sum(1 for _ in data.rglob("*.jpg")),
         "batch_size": batch_size,
         "workers": workers,
         "samples_per_second": rates,
-        "median_samples_per_second": {name: statistics.median(v) for name, v in rates.items()},
+        "median_samples_per_second": {key: statistics.median(v) for key, v in rates.items()},
         "median_round_ratio": statistics.median(ratios),
         "goal": 0.95,
     }
@@ -160,30 +173,42 @@ def linear_probe(data: Path, out: Path, batch_size: int, workers: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--images", type=int, default=96, help="training-step epoch size")
+    parser.add_argument(
+        "--models", nargs="+", default=[MODEL, SMALL + MODEL], help="small:NAME: the test size"
+    )
+    parser.add_argument("--images", type=int, nargs="+", default=[48, 256], help="per model")
     parser.add_argument("--probe-images", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
+    results = {}
     with tempfile.TemporaryDirectory(prefix="zoo-bench-finetune-") as folder:
         scratch = Path(folder)
-        step = training_step(
-            write_images(scratch / "step", args.images),
-            scratch,
-            args.runs,
-            args.batch_size,
-            args.workers,
-        )
+        for number, (name, images) in enumerate(zip(args.models, args.images, strict=True)):
+            load = os.getloadavg()
+            data = write_images(scratch / f"step-{number}", images)
+            step = training_step(name, data, scratch, args.runs, args.batch_size, args.workers)
+            results[f"training-step {name}"] = {**step, **_machine(args, load)}
+        load = os.getloadavg()
         probe = linear_probe(
             write_images(scratch / "probe", args.probe_images, seed=1),
             scratch / "probe-out",
             args.batch_size,
             args.workers,
         )
-    common = {
+        results["linear-probe"] = {**probe, **_machine(args, load)}
+    for key, report in results.items():
+        write_report(RESULTS, key, report)
+        if key.startswith("training-step"):
+            ratio = report["median_round_ratio"]
+            print(f"{key}: zoo / hand-written samples/s {ratio:.3f} (goal >= 0.95)")
+    print(f"linear probe, {probe['images']} images: {probe['seconds_end_to_end']} s")
+
+
+def _machine(args: argparse.Namespace, load_before: tuple[float, ...]) -> dict:
+    return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": platform.machine(),
         "threads": args.threads,
@@ -191,10 +216,6 @@ def main() -> None:
         "load_average_after": [round(value, 2) for value in os.getloadavg()],
         "runs": args.runs,
     }
-    write_report(RESULTS, "training-step", {**common, **step})
-    write_report(RESULTS, "linear-probe", {**common, **probe})
-    print(f"zoo / hand-written samples/s: {step['median_round_ratio']:.3f} (goal >= 0.95)")
-    print(f"linear probe, {probe['images']} images: {probe['seconds_end_to_end']} s")
 
 
 if __name__ == "__main__":

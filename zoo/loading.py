@@ -105,9 +105,9 @@ def load(
     registry = registry or default_registry()
     wanted = pretrained and weights is None
     hub_weights: WeightsFile | None = None
-    folder = folder_source(name, weights, pretrained)
-    if folder is not None:
-        card, weights = folder
+    local = folder_source(name, weights, pretrained)
+    if local is not None:
+        card, weights = local
         layout = layout if layout is not None or weights is None else "zoo"
     elif isinstance(name, str) and name.startswith(HF_HUB_PREFIX):
         spec = name.removeprefix(HF_HUB_PREFIX)
@@ -204,7 +204,7 @@ def assign_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origi
 def _build_from_parts(
     architecture: Architecture,
     config: BaseModel,
-    parts: list[WeightsPart],
+    parts: Sequence[WeightsPart],
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
     """Without parts, the builder's own init; with parts, meta build + strict assignment."""

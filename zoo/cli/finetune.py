@@ -20,6 +20,7 @@ from zoo.cli.base import (
     weights_arguments,
 )
 from zoo.finetuning.options import DEFAULT_LR, FinetuneOptions
+from zoo.finetuning.report import EpochRecord
 
 FIELDS = FinetuneOptions.model_fields
 
@@ -198,7 +199,7 @@ def finetune(
 
     source = weights_arguments(weights, layout, random_init)
 
-    def show(record) -> None:
+    def show(record: EpochRecord) -> None:
         if not as_json:
             click.echo(record.line(recipe["epochs"]))
 

@@ -29,6 +29,7 @@ from zoo.exporters.report import Check, ExportReport, Format
 from zoo.exporters.staging import staged_folder
 from zoo.loading import HF_HUB_PREFIX, load
 from zoo.registry import Registry, current_registry
+from zoo.version import __version__
 from zoo.weights.folder import folder_source
 
 if TYPE_CHECKING:
@@ -64,9 +65,9 @@ def export(
     if layout is not None and weights is None:
         raise ExportError(f"layout {layout!r} describes a weights file; none was given")
     registry = registry or current_registry()
-    folder = folder_source(name_or_card, weights, pretrained)
-    if folder is not None:
-        name_or_card, weights = folder
+    local = folder_source(name_or_card, weights, pretrained)
+    if local is not None:
+        name_or_card, weights = local
     card = _card(name_or_card, registry)
     architecture = registry.architecture(card.architecture)
     hints = architecture.export
@@ -204,12 +205,14 @@ def _weights_used(pretrained: bool, weights: str | PathLike[str] | None) -> str:
     return "pretrained" if pretrained else "random"
 
 
-def _opset(proto: object) -> int:
+def _opset(proto: onnx.ModelProto) -> int:
     return next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx"))
 
 
 def _versions() -> dict[str, str]:
-    return {package: version(package) for package in ("zoo", "torch", "onnx", "onnxruntime")}
+    return {"zoo": __version__} | {
+        package: version(package) for package in ("torch", "onnx", "onnxruntime")
+    }
 
 
 class _Caught(logging.Handler):

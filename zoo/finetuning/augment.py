@@ -97,7 +97,7 @@ def resized_to_float(frames: Tensor, spec: InputSpec) -> Tensor:
     if spec.interpolation == "nearest":
         return F.interpolate(frames, size=size, mode="nearest").float().div_(255)
     if spec.interpolation == "bicubic" and not spec.antialias:  # no exact uint8 kernel
-        return resize(frames.float().div_(255), spec, size)
+        return resize(frames.float().div_(255), spec, spec.size)
     resized = F.interpolate(
         frames.contiguous(memory_format=torch.channels_last),
         size=size,

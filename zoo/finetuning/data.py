@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ class Sample:
     label: str
 
 
-def read_samples(source: str | Path) -> list[Sample]:
+def read_samples(source: str | PathLike[str]) -> list[Sample]:
     """The labelled files of a class-folder tree or a manifest, in a stable order."""
     path = Path(source)
     if path.is_dir():
@@ -89,14 +90,14 @@ def _manifest(path: Path) -> list[Sample]:
     return samples
 
 
-def _csv_rows(path: Path) -> list[dict[str, str]]:
+def _csv_rows(path: Path) -> Sequence[Mapping[str, object]]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         _check_columns(path, reader.fieldnames or [])
         return list(reader)
 
 
-def _parquet_rows(path: Path) -> list[dict[str, object]]:
+def _parquet_rows(path: Path) -> Sequence[Mapping[str, object]]:
     try:
         import pyarrow.parquet as parquet
     except ModuleNotFoundError:

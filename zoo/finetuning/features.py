@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,9 +58,9 @@ def pooled_features(
     mine = distributed.shard(range(len(paths)))
     model.eval()
     rows = run_rows(lambda batch: pooled(model, batch), files, mine, runner)
-    progress = {"desc": "features", "unit": "file", "leave": False}
     shown = None if distributed.is_main() else True
-    found = list(tqdm(rows, total=len(mine), disable=shown, **progress))
+    bar = tqdm(rows, total=len(mine), desc="features", unit="file", leave=False, disable=shown)
+    found = list(bar)
     gathered = sorted(distributed.gather(found), key=lambda pair: pair[0])
     features, owners, unreadable = [], [], []
     for index, result in gathered:
@@ -78,7 +78,7 @@ def cached_pooled_features(
     folder: Path,
     split: str,
     facts: dict,
-    compute,
+    compute: Callable[[], PooledRows],
 ) -> PooledRows:
     """``compute()``'s rows, read from ``folder`` when an earlier run made them from the same
     ``facts`` (files, model, weights, pre-processing); written there (rank 0) otherwise."""

@@ -84,7 +84,7 @@ def epoch_loader(
     """This process's batches of one epoch."""
     if isinstance(dataset, AugmentedFiles):
         dataset.epoch = epoch
-    sampler = DistributedSampler(
+    sampler: DistributedSampler = DistributedSampler(
         dataset,
         num_replicas=distributed.world(),
         rank=distributed.rank(),

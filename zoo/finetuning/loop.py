@@ -67,6 +67,14 @@ def make_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def first_output(raw: object, names: Sequence[str]) -> Tensor:
+    """A classifier's logits among its outputs (the first of ExportHints.output_names)."""
+    outputs = named_outputs(raw, names)
+    if not isinstance(outputs, dict):
+        raise FinetuneError("the model returned per-image results, not class scores")
+    return next(iter(outputs.values()))
+
+
 @dataclass
 class Stepper:
     """Everything one optimizer step needs, built once per run."""
@@ -98,7 +106,7 @@ class Stepper:
         )
         with casting:
             raw = self.module(inputs)
-        logits = next(iter(named_outputs(raw, self.output_names).values())).float()
+        logits = first_output(raw, self.output_names).float()
         loss = self.loss(logits, labels)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -187,9 +195,11 @@ class EpochBar:
         )
 
     def __enter__(self) -> Callable:
-        def update(count: int, loss, accuracy, rate) -> None:
+        def update(
+            count: int, loss: float | None, accuracy: float | None, rate: float | None
+        ) -> None:
             self.bar.update(count)
-            if loss is not None:
+            if loss is not None and accuracy is not None and rate is not None:
                 self.bar.set_postfix(
                     loss=f"{loss:.4f}", acc=f"{100 * accuracy:.1f}%", rate=f"{rate:.1f}/s"
                 )

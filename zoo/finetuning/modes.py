@@ -7,6 +7,7 @@ the metrics its card publishes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,12 +19,17 @@ from zoo.architecture import Architecture
 from zoo.cards import Card
 from zoo.finetuning import distributed, loaders, target
 from zoo.finetuning.augment import TrainTransform
-from zoo.finetuning.features import cached_pooled_features, file_facts, pooled_features
+from zoo.finetuning.features import (
+    PooledRows,
+    cached_pooled_features,
+    file_facts,
+    pooled_features,
+)
+from zoo.finetuning.loop import first_output
 from zoo.finetuning.options import FinetuneOptions
 from zoo.finetuning.plan import DataPlan
 from zoo.finetuning.report import Unreadable
 from zoo.finetuning.rows import PreparedFiles, Runner, Scores, run_rows
-from zoo.inference.postprocess import named_outputs
 
 #: Added to each feature's variance before dividing by its square root (BatchNorm's eps).
 STANDARDIZE_EPS = 1e-6
@@ -43,7 +49,7 @@ class Validation:
         model.eval()
 
         def logits(batch: Tensor) -> Tensor:
-            return next(iter(named_outputs(model(batch), output_names).values()))
+            return first_output(model(batch), output_names)
 
         scores = Scores()
         found = run_rows(
@@ -123,7 +129,7 @@ class LinearMode:
         val = [sample.path for sample in plan.val]
         runner = validation.runner
 
-        def compute(paths):
+        def compute(paths: list[Path]) -> Callable[[], PooledRows]:
             return lambda: pooled_features(model, card, architecture, paths, runner)
 
         self.train_rows = cached_pooled_features(
@@ -183,7 +189,7 @@ class LinearMode:
 
 
 def loader_for(
-    mode: FullMode | LinearMode, epoch: int, options: FinetuneOptions, device
+    mode: FullMode | LinearMode, epoch: int, options: FinetuneOptions, device: torch.device
 ) -> DataLoader:
     return loaders.epoch_loader(
         mode.dataset,

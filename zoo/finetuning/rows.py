@@ -10,9 +10,10 @@ file's result is its rows' outputs. Decoding runs in DataLoader worker processes
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -23,7 +24,7 @@ from zoo.cards import Card
 from zoo.errors import InputError
 from zoo.finetuning.report import Unreadable
 from zoo.inference.decode import as_media
-from zoo.inference.predictor import RowBatches
+from zoo.inference.predictor import Chunk, RowBatches
 from zoo.inference.preprocess import Prepared, Preprocessor
 
 
@@ -53,7 +54,7 @@ class Runner:
     autocast: torch.dtype | None
     workers: int
 
-    def autocasting(self):
+    def autocasting(self) -> AbstractContextManager:
         if self.autocast is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast)
@@ -74,7 +75,7 @@ def run_rows(
         collate_fn=_as_is,
     )
     batches = RowBatches(runner.batch_size)
-    waiting: dict[int, tuple[int, Prepared, list[Tensor]]] = {}
+    waiting: Waiting = {}
     order: list[int] = []
     for index, item in loader:
         if isinstance(item, str):
@@ -88,7 +89,16 @@ def run_rows(
     yield from _finished(batches.take(), function, runner, waiting, order)
 
 
-def _finished(chunks, function, runner: Runner, waiting: dict, order: list[int]):
+Waiting = dict[int, tuple[int, Prepared, list[Tensor]]]
+
+
+def _finished(
+    chunks: list[Chunk],
+    function: Callable[[Tensor], Tensor],
+    runner: Runner,
+    waiting: Waiting,
+    order: list[int],
+) -> Iterator[tuple[int, Tensor]]:
     """Run one batch of chunks, then hand back every file whose rows are all done, in order."""
     if chunks:
         batch = torch.cat([item.tensor[start:stop] for item, start, stop in chunks])
@@ -103,7 +113,8 @@ def _finished(chunks, function, runner: Runner, waiting: dict, order: list[int])
         yield index, torch.cat(parts)
 
 
-def _as_is(item):
+def _as_is(item: Any) -> Any:
+    """With ``batch_size=None`` the loader hands over one item at a time, as it is."""
     return item
 
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from zoo.architecture import Architecture
-from zoo.cards import Card
+from zoo.cards import Card, Parent
 from zoo.errors import ArgumentError, FinetuneError
 from zoo.finetuning import checkpoint, distributed
 from zoo.finetuning.data import check_unreadable
@@ -200,7 +200,7 @@ class Run:
 
     # --- setting up ------------------------------------------------------------------
 
-    def _fingerprint(self, plan: DataPlan, parent) -> dict[str, Any]:
+    def _fingerprint(self, plan: DataPlan, parent: Parent) -> dict[str, Any]:
         """What decides the weights: a resumed run must agree on every entry."""
         return {
             "recipe": self.settings.recipe(),
@@ -226,7 +226,13 @@ class Run:
         )
         return parent.state_dict()
 
-    def _mode(self, model: nn.Module, plan, validation, fingerprint) -> FullMode | LinearMode:
+    def _mode(
+        self,
+        model: nn.Module,
+        plan: DataPlan,
+        validation: Validation,
+        fingerprint: dict[str, Any],
+    ) -> FullMode | LinearMode:
         args = (model, self.card, self.architecture, plan, self.settings, validation)
         if self.settings.mode == "full":
             return FullMode(*args)
@@ -262,7 +268,9 @@ class Run:
             else ["y"],
         )
 
-    def _restore(self, previous: checkpoint.Checkpoint, mode, stepper: Stepper) -> int:
+    def _restore(
+        self, previous: checkpoint.Checkpoint, mode: FullMode | LinearMode, stepper: Stepper
+    ) -> int:
         """Weights, optimizer, schedule, scaler, generators and history of the last epoch."""
         meta = previous.meta
         mode.trained.load_state_dict(previous.model)
@@ -314,7 +322,13 @@ class Run:
         total = len(plan.train) + len(plan.val) + len(plan.unreadable)
         check_unreadable(list(found.values()), total, self.settings.max_unreadable)
 
-    def _save(self, epochs_done: int, mode, stepper: Stepper, metrics: dict[str, float]) -> None:
+    def _save(
+        self,
+        epochs_done: int,
+        mode: FullMode | LinearMode,
+        stepper: Stepper,
+        metrics: dict[str, float],
+    ) -> None:
         """The best checkpoint (when top-1 improved, or tied at a lower loss) first, then the
         last one: each file is whole or absent, whenever the run stops."""
         state = {key: value for key, value in mode.trained.state_dict().items()}
@@ -343,7 +357,7 @@ class Run:
     # --- the result -------------------------------------------------------------------
 
     def _write_model(
-        self, model: nn.Module, plan: DataPlan, parent, report: FinetuneReport
+        self, model: nn.Module, plan: DataPlan, parent: Parent, report: FinetuneReport
     ) -> list[str]:
         """model.safetensors, its hash, card.yaml and README.md, as ``zoo convert`` writes them."""
         from zoo.loading import count_parameters

@@ -180,10 +180,12 @@ def fold_standardization(head: nn.Linear, mean: Tensor, std: Tensor) -> nn.Linea
 
 def install_head(classifier: nn.Module, head: nn.Linear) -> None:
     """The trained linear head's weights into the model's own classifier."""
+    weight, bias = classifier.weight, getattr(classifier, "bias", None)
+    assert isinstance(weight, Tensor)  # linear_head checked it
     with torch.no_grad():
-        classifier.weight.copy_(head.weight.reshape(classifier.weight.shape))
-        if getattr(classifier, "bias", None) is not None:
-            classifier.bias.copy_(head.bias)
+        weight.copy_(head.weight.reshape(weight.shape))
+        if isinstance(bias, Tensor):
+            bias.copy_(head.bias)
 
 
 def parent_record(
@@ -206,11 +208,10 @@ def _card_weights_sha256(
     """The sha256 of a one-file source: a folder's file, the card's own, else the fetched
     (and verified) file's. None for weights assembled from several parts."""
     from zoo import weights as weight_store
-    from zoo.weights.folder import folder_source
+    from zoo.weights.folder import is_folder_name, read_folder
 
-    folder = folder_source(name, None, True)
-    if folder is not None:
-        return _sha256(Path(folder[1]))
+    if is_folder_name(name):
+        return _sha256(read_folder(name)[1])
     if len(card.weights) == 1 and card.weights[0].sha256:
         return card.weights[0].sha256
     if name.startswith(weight_store.HF_HUB_PREFIX) or len(card.weights) != 1:

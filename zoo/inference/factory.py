@@ -3,30 +3,36 @@
 The architecture's :class:`~zoo.architecture.InferenceHints` say which backend, memory
 format and compilation ran fastest for the family; each can be overridden. The
 onnxruntime default applies only where it can: a model with real weights (pretrained or a
-file) in float32 without ``torch.compile``, on a device onnxruntime has a provider for; a
+file) in float32 without ``torch.compile``, on a device onnxruntime has a provider for. A
 randomly initialised model, autocast or compilation run on PyTorch, and so does a model
-whose export fails (with a warning saying why). The graph is the one ``zoo export`` writes: given as
-``onnx=PATH``, or exported on first use into the zoo cache (:mod:`zoo.inference.exported`).
+whose export fails or an install without the ``export`` extra, each with a warning that
+says why. The graph is the one ``zoo export`` writes: given as ``onnx=PATH``, or exported
+on first use into the zoo cache (:mod:`zoo.inference.exported`).
 """
 
 from __future__ import annotations
 
 import warnings
+from importlib.util import find_spec
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zoo.architecture import InferenceHints
 from zoo.cards import Card
 from zoo.errors import ExportError, ZooError, ZooWarning, one_line
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
+from zoo.version import DISTRIBUTION
 from zoo.weights.folder import folder_source
 
 if TYPE_CHECKING:
     import torch
 
+    from zoo.inference.backends import OnnxRuntimeBackend, TorchBackend
+
 BACKENDS = ("torch", "onnxruntime")
+EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")  # what the onnxruntime default needs
 HF_HUB_PREFIX = "hf-hub:"
 
 
@@ -59,9 +65,9 @@ def predictor(
     from zoo.inference.backends import onnxruntime_runs_on, pick_device
 
     registry = registry or default_registry()
-    folder = folder_source(name, weights, pretrained)
-    if folder is not None:
-        name, weights = folder
+    local = folder_source(name, weights, pretrained)
+    if local is not None:
+        name, weights = local
     card = _card(name, registry)
     architecture = registry.architecture(card.architecture)
     if clips is not None and clips < 1:
@@ -70,8 +76,9 @@ def predictor(
     real_weights = weights is not None or pretrained
     chosen = choose_backend(backend, architecture.inference, real_weights, dtype, compile, onnx)
     if chosen == "onnxruntime" and backend is None and onnx is None:
-        chosen = "onnxruntime" if onnxruntime_runs_on(place) else "torch"
-    runner = None
+        usable = _export_extra_installed(card) and onnxruntime_runs_on(place)
+        chosen = "onnxruntime" if usable else "torch"
+    runner: TorchBackend | OnnxRuntimeBackend | None = None
     if chosen == "onnxruntime":
         source = {
             "weights": weights,
@@ -96,6 +103,23 @@ def predictor(
         model = _model(name, card, weights, layout, pretrained, registry)
         runner = _torch(model, card, architecture.inference, place, dtype, memory_format, compile)
     return Predictor(card, architecture, runner, clips=clips)
+
+
+def _export_extra_installed(card: Card) -> bool:
+    """Whether the onnxruntime default can run: it exports with the export extra's packages.
+
+    Without them the model runs on torch (the default is a speed choice, not a need), and a
+    warning says what is missed and how to install it.
+    """
+    missing = [name for name in EXPORT_PACKAGES if find_spec(name) is None]
+    if missing:
+        warnings.warn(
+            f"{card.name}: running on torch; its faster default, onnxruntime, needs "
+            f"{', '.join(missing)}: pip install '{DISTRIBUTION}[export]'",
+            ZooWarning,
+            stacklevel=3,
+        )
+    return not missing
 
 
 def choose_backend(
@@ -125,7 +149,7 @@ def _torch(
     dtype: str | None,
     memory_format: str | None,
     compile: bool | None,
-):
+) -> TorchBackend:
     from zoo.inference.backends import TorchBackend
 
     return TorchBackend(
@@ -144,8 +168,8 @@ def _onnxruntime(
     device: torch.device,
     dtype: str | None,
     onnx: str | PathLike[str] | None,
-    source: dict,
-):
+    source: dict[str, Any],
+) -> OnnxRuntimeBackend:
     from zoo.inference.backends import OnnxRuntimeBackend
     from zoo.inference.exported import exported_model
 

@@ -108,7 +108,6 @@ def load(
     local = folder_source(name, weights, pretrained)
     if local is not None:
         card, weights = local
-        layout = layout if layout is not None or weights is None else "zoo"
     elif isinstance(name, str) and name.startswith(HF_HUB_PREFIX):
         spec = name.removeprefix(HF_HUB_PREFIX)
         card, hub_weights = weight_store.fetch_hub_repo(spec, with_weights=wanted)

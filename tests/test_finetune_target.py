@@ -99,3 +99,15 @@ def test_freeze_until_freezes_that_module_and_everything_before_it():
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     assert frozen[0] == "conv1.weight" and frozen[-1].startswith("layer2.")
     assert trainable[0].startswith("layer3.") and trainable[-1] == "fc.bias"
+
+
+def test_zoo_finetune_takes_every_option_with_the_options_default():
+    """zoo.finetune spells its options out for the reader; they must not drift from the
+    options model (which the command line reads its defaults from)."""
+    import inspect
+
+    from zoo.finetuning import FinetuneOptions
+
+    parameters = inspect.signature(zoo.finetune).parameters
+    for name, field in FinetuneOptions.model_fields.items():
+        assert parameters[name].default == field.default, name

@@ -145,7 +145,7 @@ def predictor(
     name: str | Card,
     *,
     device: str = "auto",
-    dtype: str | None = None,
+    precision: Literal["fp32", "bf16", "fp16", "int8"] | None = None,
     backend: str | None = None,
     weights: str | PathLike[str] | None = None,
     layout: str | None = None,
@@ -154,22 +154,29 @@ def predictor(
     onnx: str | PathLike[str] | None = None,
     memory_format: str | None = None,
     clips: int | None = None,
+    calibrate: str | PathLike[str] | None = None,
+    validate: str | PathLike[str] | None = None,
+    accept_drop: bool = False,
 ) -> Predictor:
     """A predictor for model ``name``: files, images or frames in, typed results out.
 
     Pre-processing comes from the card, post-processing from the task. ``backend``
-    (``"torch"`` or ``"onnxruntime"``), ``memory_format`` and ``compile`` default to the
-    fastest option measured for the architecture; ``dtype`` (float32, bfloat16, float16)
-    runs under autocast on ``device`` (``"auto"``: CUDA, then MPS, then CPU).
-    ``weights``/``layout``/``pretrained`` are those of :func:`load`; ``onnx`` is the file
-    ``zoo export`` wrote, for the onnxruntime backend. See :mod:`zoo.inference`.
+    (``"torch"``, ``"onnxruntime"`` or ``"openvino"``), ``memory_format`` and ``compile``
+    default to the fastest option measured for the architecture. ``precision`` is
+    ``"fp32"`` unless asked: ``"bf16"`` (OpenVINO's bfloat16 or torch autocast; a CPU
+    needs AVX512-BF16 or AMX), ``"fp16"`` (torch autocast on a GPU) or ``"int8"`` (a
+    quantized graph: ``onnx=`` a ``model.int8.onnx``, or quantized from the ``calibrate=``
+    inputs and checked against float32 on ``validate=`` inputs, refused below the
+    agreement threshold unless ``accept_drop``). ``device``: ``"auto"`` is CUDA, then
+    MPS, then CPU. ``weights``/``layout``/``pretrained`` are those of :func:`load`;
+    ``onnx`` is a file ``zoo export`` wrote. See :mod:`zoo.inference`.
     """
     from zoo.inference import predictor as build_predictor
 
     return build_predictor(
         name,
         device=device,
-        dtype=dtype,
+        precision=precision,
         backend=backend,
         weights=weights,
         layout=layout,
@@ -178,4 +185,7 @@ def predictor(
         onnx=onnx,
         memory_format=memory_format,
         clips=clips,
+        calibrate=calibrate,
+        validate=validate,
+        accept_drop=accept_drop,
     )

@@ -8,6 +8,7 @@ when any input failed.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -29,28 +30,82 @@ if TYPE_CHECKING:
     from zoo.inference import Predictor, Result
     from zoo.inference.bench import BenchReport
 
-DTYPES = click.Choice(["float32", "bfloat16", "float16"])
-BACKENDS = click.Choice(["torch", "onnxruntime"])
+PRECISIONS = click.Choice(["fp32", "bf16", "fp16", "int8"])
+BACKENDS = click.Choice(["torch", "onnxruntime", "openvino"])
 MEMORY_FORMATS = click.Choice(["contiguous", "channels_last"])
+#: The runtime options' keywords of zoo.predictor, by the name click gives each option.
+RUNTIME_KEYWORDS = {
+    "device": "device",
+    "precision": "precision",
+    "backend": "backend",
+    "onnx": "onnx",
+    "memory_format": "memory_format",
+    "compile_": "compile",
+    "calibrate": "calibrate",
+    "validate": "validate",
+    "accept_drop": "accept_drop",
+}
 
 
 def runtime_options(command: Any) -> Any:
-    """Where and how the model runs; defaults are the architecture's fastest measured way."""
+    """Where and how the model runs; defaults are the architecture's fastest measured way.
+
+    Every option lands in the command's keyword ``runtime`` (a dict of
+    :func:`zoo.predictor` keywords), so each command that builds a predictor takes them
+    all alike and passes them on with ``build(name, runtime, source)``.
+    """
     options = [
         device_option,
-        click.option("--dtype", type=DTYPES, help="Autocast dtype (default: float32)."),
+        click.option(
+            "--precision",
+            type=PRECISIONS,
+            help="fp32 (default); bf16 (OpenVINO or torch autocast; a CPU needs AVX512-BF16 or "
+            "AMX); fp16 (torch autocast, GPU); int8 (needs --calibrate or an int8 --onnx).",
+        ),
         click.option("--backend", type=BACKENDS, help="Default: the architecture's fastest."),
         click.option(
             "--onnx",
             type=click.Path(exists=True, dir_okay=False),
-            help="The model.onnx `zoo export` wrote, for --backend onnxruntime.",
+            help="The model.onnx (or model.int8.onnx) `zoo export` wrote, for an ONNX backend.",
         ),
         click.option("--memory-format", type=MEMORY_FORMATS, help="Override the default."),
         click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile"),
+        *quantization_options,
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    return _collected(command, RUNTIME_KEYWORDS, "runtime")
+
+
+quantization_options = [
+    click.option(
+        "--calibrate",
+        type=click.Path(exists=True),
+        help="int8: a folder or manifest of inputs to quantize with (pre-processed as "
+        "predict does); a fifth is held out to check agreement unless --validate is given.",
+    ),
+    click.option(
+        "--validate",
+        type=click.Path(exists=True),
+        help="int8: a folder or manifest of held-out inputs to compare with float32 on.",
+    ),
+    click.option(
+        "--accept-drop",
+        is_flag=True,
+        help="int8: use the quantized model even below the agreement threshold.",
+    ),
+]
+
+
+def _collected(command: Any, keywords: dict[str, str], into: str) -> Any:
+    """``command`` taking the options named in ``keywords`` as one dict keyword ``into``."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs[into] = {keywords[name]: kwargs.pop(name) for name in keywords}
+        return command(*args, **kwargs)
+
+    return wrapper
 
 
 def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: Any) -> Predictor:
@@ -96,12 +151,7 @@ def predict(
     threshold: float,
     clips: int | None,
     batch_size: int,
-    device: str,
-    dtype: str | None,
-    backend: str | None,
-    onnx: str | None,
-    memory_format: str | None,
-    compile_: bool | None,
+    runtime: dict[str, Any],
     weights: str | None,
     layout: str | None,
     random_init: bool,
@@ -114,14 +164,6 @@ def predict(
 
     from zoo.errors import InputError
 
-    runtime = {
-        "device": device,
-        "dtype": dtype,
-        "backend": backend,
-        "onnx": onnx,
-        "memory_format": memory_format,
-        "compile": compile_,
-    }
     predictor = build(name, runtime, weights_arguments(weights, layout, random_init), clips=clips)
     if show_input is not None:
         _show_inputs(predictor, inputs, show_input)

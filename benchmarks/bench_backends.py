@@ -40,7 +40,20 @@ from zoo.inference.bench import variant_options
 
 RESULTS = Path(__file__).parent / "results" / "backends.json"
 AGREEMENT = 1e-3
-VARIANTS = ("default", "eager", "channels_last", "compile", "onnxruntime")
+VARIANTS = (
+    "default",
+    "eager",
+    "channels_last",
+    "compile",
+    "onnxruntime",
+    "openvino",
+    "torch-bf16",
+    "openvino-bf16",
+    "onnxruntime-int8",
+    "openvino-int8",
+)
+#: Variants in a reduced precision: their difference to upstream is reported, not bounded.
+REDUCED = ("torch-bf16", "openvino-bf16", "onnxruntime-int8", "openvino-int8")
 
 
 def first_tensor(output: Any) -> Tensor:
@@ -75,7 +88,15 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--family", choices=sorted(FAMILIES), required=True)
     parser.add_argument(
-        "--variants", nargs="+", choices=VARIANTS, default=["default", "eager", "onnxruntime"]
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=["default", "eager", "onnxruntime", "openvino"],
+    )
+    parser.add_argument(
+        "--calibrate",
+        type=Path,
+        help="int8 variants: a folder of inputs to quantize with (benchmarks/calibration.py)",
     )
     parser.add_argument("--runs", type=int, default=7, help="timed rounds")
     parser.add_argument("--warmup", type=int, default=2)
@@ -279,11 +300,15 @@ FAMILIES: dict[str, Callable[[Path], Upstream]] = {
 }
 
 
-def contenders(upstream: Upstream, variants: list[str]) -> dict[str, Callable[[], Any]]:
+def contenders(
+    upstream: Upstream, variants: list[str], calibrate: Path | None
+) -> dict[str, Callable[[], Any]]:
     card, x = upstream.card, upstream.input
     calls: dict[str, Callable[[], Any]] = {"upstream": lambda: upstream.call(x)}
     for variant in variants:
         options = {} if variant == "default" else variant_options(variant)
+        if variant.endswith("int8"):
+            options |= {"calibrate": calibrate, "accept_drop": True}  # figures reported
         predictor = zoo.predictor(
             card, weights=upstream.weights, layout=upstream.layout, device="cpu", **options
         )
@@ -302,7 +327,7 @@ def check_agreement(upstream: Upstream, calls: dict[str, Callable[[], Any]]) -> 
             if name != "upstream"
         }
     for name, difference in differences.items():
-        if difference > AGREEMENT:
+        if difference > AGREEMENT and name not in REDUCED:
             raise SystemExit(f"{name} disagrees with upstream: relative difference {difference}")
     return differences
 
@@ -349,7 +374,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         os.environ["ZOO_CACHE"] = str(Path(folder) / "cache")  # exports of temporary weights
         upstream = FAMILIES[args.family](Path(folder))
-        calls = contenders(upstream, args.variants)
+        calls = contenders(upstream, args.variants, args.calibrate)
         agreement = check_agreement(upstream, calls)
         times = time_interleaved(calls, args.runs, args.warmup)
     card = upstream.card

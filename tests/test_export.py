@@ -139,13 +139,13 @@ def test_fp16_keeps_float32_inputs_and_outputs_and_states_its_looser_tolerance(t
     card = small_card("resnet50.tv_in1k", BUILTIN)
     hints = BUILTIN.architecture(card.architecture).export
 
-    report = zoo.export(card, tmp_path / "out", pretrained=False, fp16=True)
+    report = zoo.export(card, tmp_path / "out", pretrained=False, precision="fp16")
 
     model = onnx.load(tmp_path / "out" / "model.onnx")
     weights = [t for t in model.graph.initializer if len(t.dims) > 1]
     assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
     assert {info.dtype for info in (*report.inputs, *report.outputs)} == {"float32"}
-    assert report.fp16 and report.tolerance == hints.fp16_tolerance > hints.tolerance
+    assert report.precision == "fp16" and report.tolerance == hints.fp16_tolerance > hints.tolerance
     largest = max(output.max_rel for check in report.checks for output in check.outputs)
     assert hints.tolerance < largest <= hints.fp16_tolerance, "float16 should differ, within bounds"
 

@@ -98,7 +98,10 @@ def export(
     frames: int | None = None,
     opset: int | None = None,
     dynamic: bool = True,
-    fp16: bool = False,
+    precision: Literal["fp32", "fp16", "int8"] = "fp32",
+    calibrate: str | PathLike[str] | None = None,
+    validate: str | PathLike[str] | None = None,
+    accept_drop: bool = False,
     check: bool = True,
     force: bool = False,
 ) -> ExportReport:
@@ -115,12 +118,16 @@ def export(
     Weights are chosen as in :func:`load` (``pretrained``, ``weights``, ``layout``).
     ``batch`` and ``frames`` set the example shapes (batch defaults to 2 for a
     dynamic batch axis, which torch would freeze at 1); ``dynamic=False`` fixes
-    every axis. ``fp16`` converts the graph to float16 with float32 inputs and
-    outputs. Unless ``check=False`` the file is checked with ``onnx.checker`` and
-    with onnxruntime against PyTorch at the export shapes and at other sizes of
-    every dynamic axis; a failure raises :class:`ExportCheckError` with the
-    numbers, and nothing is written. An existing non-empty output folder is
-    replaced only with ``force=True``.
+    every axis. ``precision="fp16"`` converts the graph to float16 with float32 inputs
+    and outputs; ``precision="int8"`` also writes ``model.int8.onnx``, quantized by NNCF
+    on the ``calibrate`` inputs (a folder or manifest, pre-processed as the predictor
+    does) and compared with float32 on ``validate``'s inputs (or a held-out fifth of
+    ``calibrate``'s): below 99% agreement (top-1 for classifiers, the task's analogue
+    otherwise) it is refused with the numbers unless ``accept_drop``. Unless
+    ``check=False`` the file is checked with ``onnx.checker`` and with onnxruntime
+    against PyTorch at the export shapes and at other sizes of every dynamic axis; a
+    failure raises :class:`ExportCheckError` with the numbers, and nothing is written.
+    An existing non-empty output folder is replaced only with ``force=True``.
     """
     from zoo.exporters.pipeline import export as run_export
 
@@ -135,7 +142,10 @@ def export(
         frames=frames,
         opset=opset,
         dynamic=dynamic,
-        fp16=fp16,
+        precision=precision,
+        calibrate=calibrate,
+        validate=validate,
+        accept_drop=accept_drop,
         check=check,
         force=force,
     )

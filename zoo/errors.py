@@ -171,7 +171,8 @@ class InterpretError(ZooError, ValueError):
 
 
 class RuntimeCompileError(ZooError, RuntimeError):
-    """A runtime (OpenVINO) could not read or compile a graph; the default path falls back."""
+    """A runtime (OpenVINO) cannot run a graph as asked: it fails to compile it, or its export
+    check found it differs from PyTorch. The default path falls back to another backend."""
 
 
 class QuantizationError(ZooError, ValueError):

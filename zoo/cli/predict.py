@@ -260,7 +260,8 @@ def _indented(header: list[str], rows: list[list[str]]) -> list[str]:
 @click.option(
     "--compare",
     is_flag=True,
-    help="Run eager, channels_last, torch.compile and onnxruntime on the same input.",
+    help="Run eager, channels_last, torch.compile, onnxruntime and openvino on the same input, "
+    "then bf16 and int8 (with --calibrate) against float32.",
 )
 @runtime_options
 @model_source_options
@@ -273,12 +274,7 @@ def bench(
     steps: int,
     threads: int | None,
     compare: bool,
-    device: str,
-    dtype: str | None,
-    backend: str | None,
-    onnx: str | None,
-    memory_format: str | None,
-    compile_: bool | None,
+    runtime: dict[str, Any],
     weights: str | None,
     layout: str | None,
     random_init: bool,
@@ -293,26 +289,27 @@ def bench(
     if threads is not None:
         torch.set_num_threads(threads)
     source = weights_arguments(weights, layout, random_init)
-    runtime = {"device": device, "dtype": dtype}
     timing = {"batch": batch, "warmup": warmup, "steps": steps}
-    chosen = {"backend": backend, "onnx": onnx, "memory_format": memory_format, "compile": compile_}
-    if compare and any(value is not None for value in chosen.values()):
-        raise click.UsageError("--compare runs every variant; drop " + _given(chosen))
-    if compare:
-        reports, failures = benchmarks.compare(
-            name, list(benchmarks.VARIANTS), **timing, **runtime, **source
-        )
+    if not compare:
+        reports = [benchmarks.benchmark(build(name, runtime, source), **timing)]
+    else:
+        chosen = {key: runtime.pop(key) for key in COMPARED}
+        if any(value is not None for value in chosen.values()):
+            raise click.UsageError("--compare runs every variant; drop " + _given(chosen))
+        variants = [*benchmarks.VARIANTS, *benchmarks.REDUCED_VARIANTS]
+        reports, failures = benchmarks.compare(name, variants, **timing, **runtime, **source)
         for variant, problem in failures.items():
             click.echo(f"warning: variant {variant} did not run: {problem}", err=True)
         if not reports:
             raise ZooError(f"no variant of {name} ran")
-    else:
-        predictor = build(name, runtime | chosen, source)
-        reports = [benchmarks.benchmark(predictor, **timing)]
     if as_json:
         click.echo(json.dumps([report.model_dump(mode="json") for report in reports], indent=2))
         return
     _bench_table(reports)
+
+
+#: What ``--compare`` chooses itself for each variant.
+COMPARED = ("backend", "precision", "onnx", "memory_format", "compile")
 
 
 def _given(options: dict[str, Any]) -> str:
@@ -331,14 +328,39 @@ def _bench_table(reports: list[BenchReport]) -> None:
     rows = [
         [
             report.variant,
-            ", ".join(f"{key}={value}" for key, value in report.settings.items()),
+            ", ".join(f"{key}={value}" for key, value in report.settings.items() if key != "file"),
             f"{report.samples_per_second:.2f}",
             f"{report.latency_ms_median:.1f}",
             f"{report.latency_ms_p95:.1f}",
+            "-" if report.gflops is None else f"{report.gflops:.1f}",
             "-" if report.peak_memory_mb is None else f"{report.peak_memory_mb:.0f}",
             "-" if report.speedup is None else f"{report.speedup:.2f}x",
+            _agreement(report),
         ]
         for report in reports
     ]
-    header = ["variant", "settings", "samples/s", "median ms", "p95 ms", "peak MB", "vs eager"]
+    header = [
+        "variant",
+        "settings",
+        "samples/s",
+        "median ms",
+        "p95 ms",
+        "GFLOP/s",
+        "peak MB",
+        "vs eager",
+        "vs fp32",
+    ]
     echo_table(header, rows)
+
+
+def _agreement(report: BenchReport) -> str:
+    """The reduced-precision figures in one cell: agreement (rows), largest relative error."""
+    accuracy = report.accuracy
+    if accuracy is None:
+        return "-"
+    error = (
+        ""
+        if accuracy.max_relative_error is None
+        else f", max rel {accuracy.max_relative_error:.1e}"
+    )
+    return f"{accuracy.agreement:.1%} of {accuracy.rows}{error}"

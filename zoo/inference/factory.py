@@ -128,8 +128,10 @@ def choose_backend(
     onnx_hint = hints.backend in ONNX_BACKENDS
     if precision == "int8":
         return hints.backend if onnx_hint else "openvino"
+    if onnx is not None and precision == "bf16":
+        return "openvino"
     if onnx is not None:
-        return "openvino" if precision == "bf16" else (hints.backend if onnx_hint else "onnxruntime")
+        return hints.backend if onnx_hint else "onnxruntime"
     if not real_weights or compile or precision == "fp16":
         return "torch"
     if precision == "bf16":
@@ -181,8 +183,10 @@ def _onnx_runner(request: _Request, chosen: str, *, explicit: bool) -> Any:
             try:
                 return _openvino(request)
             except (ModuleNotFoundError, RuntimeCompileError) as error:
+                if explicit and isinstance(error, ImportError):
+                    raise _openvino_missing() from None
                 if explicit:
-                    raise _openvino_missing() if isinstance(error, ImportError) else error
+                    raise
                 chosen = "torch" if request.precision == "bf16" else "onnxruntime"
                 _fall_back(request, chosen, "OpenVINO " + _why_not(error))
         if chosen == "onnxruntime":
@@ -217,7 +221,33 @@ def _openvino(request: _Request) -> Any:
         raise ZooError(f"precision {request.precision} runs on torch; use --backend torch")
     if request.device.type != "cpu":
         raise ZooError(f"backend openvino runs on the CPU here, not on {request.device}")
-    return OpenVinoBackend(_graph(request), request.card, precision=request.precision)
+    path = _graph(request)
+    _openvino_checked(path)
+    return OpenVinoBackend(path, request.card, precision=request.precision)
+
+
+def _openvino_checked(path: Path) -> None:
+    """Refuse a file whose export report says OpenVINO differs from PyTorch (it falls back)."""
+    from zoo.exporters.report import ExportReport
+
+    report_path = path.with_name("export.json")
+    if not report_path.is_file() or path.name != "model.onnx":
+        return
+    try:
+        report = ExportReport.model_validate_json(report_path.read_text(encoding="utf-8"))
+    except ValueError:
+        return  # another zoo version's report: nothing to go by
+    failed = [
+        f"{check.name}: {output.describe()}"
+        for check in report.openvino_checks
+        for output in check.outputs
+        if not output.passed
+    ]
+    if failed:
+        raise RuntimeCompileError(
+            f"OpenVINO differs from PyTorch beyond the tolerance {report.tolerance:g} on "
+            f"{path}: {'; '.join(failed)}"
+        )
 
 
 def _onnxruntime(request: _Request) -> Any:
@@ -244,9 +274,11 @@ def _graph(request: _Request) -> Path:
         found = graph_precision(path)
         wanted = "int8" if request.precision == "int8" else "fp32"
         if found != wanted:
+            hint = (
+                " (zoo export --precision int8 writes model.int8.onnx)" if wanted == "int8" else ""
+            )
             raise ZooError(
-                f"{path} is an {found} graph, but precision {request.precision} was asked"
-                + (" (zoo export --precision int8 writes model.int8.onnx)" if wanted == "int8" else "")
+                f"{path} is an {found} graph, but precision {request.precision} was asked{hint}"
             )
         return path
     if request.precision == "int8":
@@ -262,7 +294,7 @@ def _quantized(request: _Request) -> Path:
             "precision int8 needs a quantized graph: calibrate= inputs to quantize with "
             "(--calibrate DIR), or onnx= the model.int8.onnx `zoo export --precision int8` wrote"
         )
-    from zoo.quantize import quantized_model
+    from zoo.quantize.cache import quantized_model
 
     return quantized_model(
         request.model_source,

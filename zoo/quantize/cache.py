@@ -21,11 +21,12 @@ from pathlib import Path
 
 from zoo.cards import Card
 from zoo.errors import ZooWarning
-from zoo.output import write_text_atomic
 from zoo.inference.exported import exported_model
+from zoo.output import write_text_atomic
 from zoo.quantize import gate
 from zoo.quantize.inputs import fingerprint, input_files
-from zoo.quantize.int8 import INT8_FILE, QuantizationReport, quantize
+from zoo.quantize.int8 import quantize
+from zoo.quantize.report import INT8_FILE, QuantizationReport
 from zoo.registry import Registry, current_registry, using_registry
 
 AREA = "int8"
@@ -61,7 +62,9 @@ def quantized_model(
     report_path = folder / REPORT_FILE
     if not report_path.is_file():
         with using_registry(registry) if registry else nullcontext():
-            report = _quantized_into(folder, float32, card, registry, calibrate, validate, threshold)
+            report = _quantized_into(
+                folder, float32, card, registry, calibrate, validate, threshold
+            )
         write_text_atomic(report_path, report.model_dump_json(indent=2))
     report = QuantizationReport.model_validate_json(report_path.read_text(encoding="utf-8"))
     for accuracy in report.accuracy:

@@ -195,4 +195,5 @@ def _features(reference: list[dict[str, Tensor]], found: list[dict[str, Tensor]]
         theirs = torch.cat([rows[name] for rows in reference]).flatten(1).float()
         ours = torch.cat([rows[name] for rows in found]).flatten(1).float()
         similarities.append(torch.nn.functional.cosine_similarity(ours, theirs).mean().item())
-    return {"metric": "mean cosine similarity (least of the outputs)", "agreement": min(similarities)}
+    metric = "mean cosine similarity (least of the outputs)"
+    return {"metric": metric, "agreement": min(similarities)}

@@ -11,14 +11,14 @@ below the threshold is refused with its numbers unless the drop is accepted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
 from importlib.metadata import version
 from os import PathLike
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from zoo.architecture import Architecture
 from zoo.cards import Card
@@ -26,33 +26,9 @@ from zoo.errors import QuantizationError, RuntimeCompileError
 from zoo.inference.exported import PRECISION_KEY
 from zoo.quantize import gate
 from zoo.quantize.inputs import HOLD_OUT_EVERY, Split, prepared_rows, split
+from zoo.quantize.report import INT8_FILE, QuantizationReport
 
-INT8_FILE = "model.int8.onnx"
 INT8_EXTRA = "pip install 'zoo-models[int8]'"
-
-
-class QuantizationReport(BaseModel):
-    """How an int8 file was made and how close it stays to float32 (in export.json)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    file: str
-    method: str
-    nncf: str
-    calibration: str = Field(description="the folder or manifest given")
-    calibration_inputs: int
-    calibration_rows: int
-    validation: str = Field(description="--validate's source, or the held-out calibration part")
-    validation_inputs: int
-    validation_rows: int
-    accuracy: list[gate.Accuracy]
-    accepted_drop: bool = Field(description="used although below the threshold (--accept-drop)")
-    size_bytes: int
-    seconds: float
-
-    @property
-    def passed(self) -> bool:
-        return all(accuracy.passed for accuracy in self.accuracy)
 
 
 def quantize(
@@ -122,7 +98,8 @@ def quantize_graph(float32: Path, target: Path, rows: list[dict[str, Any]]) -> s
     if transformer:
         options["model_type"] = nncf.ModelType.TRANSFORMER
     try:
-        quantized = nncf.quantize(model, nncf.Dataset(rows), **options)
+        with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars, off stdout
+            quantized = nncf.quantize(model, nncf.Dataset(rows), **options)
     except Exception as error:  # NNCF raises many kinds, all meaning "could not quantize"
         raise QuantizationError(f"NNCF cannot quantize {float32.name}: {error}") from error
     del quantized.metadata_props[:]

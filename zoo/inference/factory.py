@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from zoo.architecture import InferenceHints
 from zoo.cards import Card
 from zoo.errors import ExportError, RuntimeCompileError, ZooError, ZooWarning, one_line
-from zoo.inference.precision import Precision, check_precision
+from zoo.inference.precision import Precision, check_precision, require_bf16_cpu
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
 
@@ -221,6 +221,8 @@ def _openvino(request: _Request) -> Any:
         raise ZooError(f"precision {request.precision} runs on torch; use --backend torch")
     if request.device.type != "cpu":
         raise ZooError(f"backend openvino runs on the CPU here, not on {request.device}")
+    if request.precision == "bf16":
+        require_bf16_cpu()  # before an export that would be wasted
     path = _graph(request)
     _openvino_checked(path)
     return OpenVinoBackend(path, request.card, precision=request.precision)

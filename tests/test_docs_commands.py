@@ -42,7 +42,11 @@ from zoo.registry import Registry
 
 ROOT_MARKER = "<!-- runs in the repository root -->"
 PARSE_MARKER = "<!-- parsed, not run, by the docs test"
-DOCUMENTS = {"CONTRIBUTING.md": None, "README.md": "## A short tour"}
+DOCUMENTS = {
+    "CONTRIBUTING.md": None,
+    "README.md": "## A short tour",
+    "docs/tasks/precision.md": None,
+}
 REGISTRY = Registry.from_entry_points()
 # Put into the fresh venv: downloads of the URLs in $ZOO_TEST_URLS come from local files.
 URL_STAND_IN = '''"""Test stand-in for the network (tests/test_docs_commands.py)."""
@@ -308,6 +312,13 @@ def test_every_command_in_the_readme_tour_runs_as_written(sandbox):
     assert used >= {"c3d.pickle", "my-cards/"}
     assert (sandbox.folder / "out" / "README.md").is_file()
     assert (sandbox.folder / "c3d" / "model.safetensors").is_file()
+
+
+def test_every_command_of_the_precision_page_exists_with_its_options(sandbox):
+    blocks = console_blocks("docs/tasks/precision.md", None)
+
+    assert blocks and all(block.parsed_only for block in blocks)
+    run_blocks(sandbox, blocks, set())
 
 
 def test_a_renamed_flag_fails_the_block_that_uses_it(sandbox):

@@ -9,6 +9,7 @@ check what it wrote, independently of its report.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from importlib.metadata import version
 from pathlib import Path
@@ -73,6 +74,21 @@ def assert_a_checked_self_contained_export(report: ExportReport, card: Card, fol
     for check in report.checks:
         assert [output.name for output in check.outputs] == hints.output_names
         assert all(output.max_rel <= report.tolerance for output in check.outputs)
+    assert_openvino_agrees(report, card)
+
+
+def assert_openvino_agrees(report: ExportReport, card: Card) -> None:
+    """OpenVINO ran the same checks within the same tolerance, or fails as its plugin declares."""
+    if importlib.util.find_spec("openvino") is None:
+        return  # the export checks with OpenVINO only where it is installed
+    architecture = BUILTIN.architecture(card.architecture)
+    checks = report.openvino_checks
+    if "runs_on_openvino" in architecture.expected_failures:
+        assert not (checks and all(check.passed for check in checks)), "OpenVINO passes now"
+        return
+    assert len(checks) == len(report.checks), "OpenVINO did not compile the export"
+    for check in checks:
+        assert all(output.max_rel <= report.tolerance for output in check.outputs), check
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from inference_cards import small_card
 from media import sample_frames
 from safetensors.torch import save_file
 
@@ -23,6 +22,7 @@ from zoo.exporters.report import ExportReport
 from zoo.inference import predictor
 from zoo.inference.precision import cpu_bf16_features
 from zoo.registry import Registry
+from zoo.small import small_card
 
 pytest.importorskip("openvino")
 

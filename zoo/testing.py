@@ -70,8 +70,12 @@ CARD_CHECKS: tuple[CheckFunction, ...] = (
     model_checks.forward_matches_card,
     model_checks.state_dict_round_trip,
     model_checks.exports_to_onnx,
+    model_checks.runs_on_openvino,
     model_checks.predicts,
     model_checks.hf_model_card_round_trip,
+)
+OFFLINE_CARD_CHECKS = tuple(
+    check for check in CARD_CHECKS if check is not model_checks.runs_on_openvino
 )
 CHECK_NAMES: tuple[str, ...] = tuple(
     check.__name__ for check in (*PLUGIN_CHECKS, *ARCHITECTURE_CHECKS, *CARD_CHECKS)
@@ -187,10 +191,18 @@ def plugin_checks(plugin: str, *, registry: Registry | None = None) -> list[tupl
     for name in item.report.architectures:
         architecture = registry.architecture(f"{plugin}:{name}")
         pairs += _checks(Item(plugin, registry, architecture), ARCHITECTURE_CHECKS)
+    card_checks = CARD_CHECKS if _openvino_installed() else OFFLINE_CARD_CHECKS
     for card in item.own_cards():
         architecture = registry.architecture(card.architecture)
-        pairs += _checks(Item(plugin, registry, architecture, card), CARD_CHECKS)
+        pairs += _checks(Item(plugin, registry, architecture, card), card_checks)
     return pairs
+
+
+def _openvino_installed() -> bool:
+    """``runs_on_openvino`` is a check only where OpenVINO is installed to run it."""
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
 
 
 def check_plugin(plugin: str, *, registry: Registry | None = None) -> PluginCheckReport:

@@ -36,6 +36,7 @@ BACKENDS = ("torch", "onnxruntime", "openvino")
 ONNX_BACKENDS = ("onnxruntime", "openvino")
 HF_HUB_PREFIX = "hf-hub:"
 OPENVINO_EXTRA = "pip install 'zoo-models[openvino]'"
+OPENVINO_AREA = "openvino"  # the zoo cache's folder of OpenVINO's compiled models
 
 
 def predictor(
@@ -225,7 +226,25 @@ def _openvino(request: _Request) -> Any:
         require_bf16_cpu()  # before an export that would be wasted
     path = _graph(request)
     _openvino_checked(path)
-    return OpenVinoBackend(path, request.card, precision=request.precision)
+    return OpenVinoBackend(
+        path, request.card, precision=request.precision, cache_dir=_compiled_cache(path)
+    )
+
+
+def _compiled_cache(path: Path) -> Path | None:
+    """The zoo cache's ``openvino/`` for OpenVINO's compiled models; none for a temporary
+    export (random weights) or where the cache cannot be written."""
+    from zoo.inference.exported import is_temporary
+    from zoo.weights import zoo_cache_dir
+
+    if is_temporary(path):
+        return None
+    folder = zoo_cache_dir() / OPENVINO_AREA
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder
 
 
 def _openvino_checked(path: Path) -> None:

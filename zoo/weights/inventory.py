@@ -29,6 +29,7 @@ ZOO_OWNED = ("converted", "verified", "downloads")
 MADE_AREAS = (
     ("onnx", "ONNX exports made on first use"),
     ("int8", "int8 quantizations made on first use"),
+    ("openvino", "OpenVINO's compiled models (named by OpenVINO's own hash)"),
 )
 
 

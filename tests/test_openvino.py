@@ -20,6 +20,8 @@ import zoo
 from zoo.errors import RuntimeCompileError, ZooError, ZooWarning
 from zoo.exporters.report import ExportReport
 from zoo.inference import predictor
+from zoo.inference.bench import benchmark, compare
+from zoo.inference.exported import cache_folder
 from zoo.inference.precision import cpu_bf16_features
 from zoo.registry import Registry
 from zoo.small import small_card
@@ -170,3 +172,28 @@ def test_an_input_of_another_channel_count_is_refused_clearly(weights):
         ZooError, match=r"takes image of shape \[\?,3,\?,\?\].*found \[1, 4, 64, 64\]"
     ):
         compiled.forward({"image": torch.zeros(1, 4, 64, 64)})
+
+
+def test_bench_reports_the_gflops_achieved_beside_the_gmacs(weights):
+    card, _, onnx = weights
+
+    report = benchmark(zoo.predictor(card, onnx=onnx, backend="openvino"), warmup=1, steps=2)
+
+    achieved = 2 * report.gmacs / (report.latency_ms_median / 1e3)
+    assert report.gmacs > 0 and report.gflops == pytest.approx(achieved, rel=0.01)
+
+
+@pytest.mark.skipif(not HAS_BF16, reason="this CPU has neither AVX512-BF16 nor AMX")
+def test_bench_compare_measures_each_reduced_precision_against_float32(weights):
+    card, path, onnx = weights
+    shutil.copytree(onnx.parent, cache_folder(card, path, None))  # the export, made already
+
+    reports, failures = compare(
+        card, ["eager", "openvino", "openvino-bf16"], batch=1, warmup=0, steps=1, weights=path
+    )
+
+    assert failures == {}
+    eager, float32, bf16 = reports
+    assert eager.accuracy is None and float32.accuracy is None
+    assert bf16.accuracy.precision == "bf16" and bf16.accuracy.runtime == "openvino"
+    assert 0 < bf16.accuracy.max_relative_error < 0.05 and bf16.accuracy.rows == 1

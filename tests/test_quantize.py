@@ -1,8 +1,10 @@
 """int8 that proves its accuracy: a model trained here on synthetic classes, quantized by NNCF
 on inputs the test writes, and the gate against float32 that keeps or refuses it.
 
-One export (the CLI's) makes the float32 file every test below quantizes; the gate's
-refusal quantizes that file again, calibrated on black frames only.
+The trained model keeps 100% top-1 agreement calibrated on its own kind of input, and
+(measured while writing this test) 99-100% even calibrated on black frames: NNCF's ranges
+survived that for every synthetic task tried. The refusal is proved on the same network
+untrained, whose classes are near ties: calibrated on black frames it agrees on 84-87%.
 """
 
 from __future__ import annotations
@@ -37,13 +39,22 @@ pytest.importorskip("nncf")
 
 ZOO = str(Path(sys.executable).with_name("zoo"))
 CLASSES = 4
-#: Each class is a colour, drawn with noise: what a small network learns in a few steps.
-COLOURS = np.array([[220, 40, 40], [40, 200, 60], [50, 60, 220], [230, 210, 40]])
 
 
 def class_image(label: int, rng: np.random.Generator) -> np.ndarray:
-    noise = rng.normal(0, 25, (72, 80, 3))
-    return np.clip(COLOURS[label] + noise, 0, 255).astype(np.uint8)
+    """Faint stripes (horizontal, vertical, diagonal) or a faint checkerboard on mid-grey.
+
+    What tells the classes apart is a texture of small amplitude. Black frames calibrate
+    a quantizer to the large responses of their borders (zero padding beside black), so
+    its steps are too coarse for that texture; the images' own kind calibrates it finely.
+    """
+    rows, columns = np.mgrid[0:72, 0:80]
+    half = int(rng.integers(3, 6))
+    pattern = (rows, columns, rows + columns, rows // half + columns // half)[label]
+    stripes = (pattern // half if label < 3 else pattern) % 2 * 2 - 1
+    level = 128 + rng.normal(0, 10)
+    pixels = level + 14 * stripes[..., None] + rng.normal(0, 4, (72, 80, 3))
+    return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
 def write_images(folder: Path, count: int, seed: int, black: bool = False) -> Path:
@@ -145,9 +156,19 @@ def test_precision_int8_runs_the_quantized_file_on_both_runtimes(trained, export
     assert [r.labels[0].index for r in int8(images)] == [r.labels[0].index for r in full(images)]
 
 
-def test_black_frame_calibration_is_refused_with_the_numbers(trained, exported, tmp_path):
-    _, out = exported
-    float32 = Path(shutil.copy(out / "model.onnx", tmp_path / "model.onnx"))
+@pytest.fixture(scope="module")
+def untrained(trained, tmp_path_factory):
+    """The same network untrained: its classes are near ties, so int8 error flips them."""
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("untrained") / "out"
+    zoo.export(trained["card"], out, pretrained=False)
+    return out / "model.onnx"
+
+
+def test_black_frame_calibration_of_a_fragile_model_is_refused_with_the_numbers(
+    trained, untrained, tmp_path
+):
+    float32 = Path(shutil.copy(untrained, tmp_path / "model.onnx"))
     architecture = Registry.from_entry_points().architecture(trained["card"].architecture)
 
     with pytest.raises(AccuracyDropError, match=r"top-1 agreement \d+\.\d+% on 100 held-out rows"):
@@ -162,9 +183,8 @@ def test_black_frame_calibration_is_refused_with_the_numbers(trained, exported, 
     assert not (tmp_path / "model.int8.onnx").exists(), "a refused model must not be left"
 
 
-def test_a_refused_drop_can_be_accepted_and_says_so(trained, exported, tmp_path):
-    _, out = exported
-    float32 = Path(shutil.copy(out / "model.onnx", tmp_path / "model.onnx"))
+def test_a_refused_drop_can_be_accepted_and_says_so(trained, untrained, tmp_path):
+    float32 = Path(shutil.copy(untrained, tmp_path / "model.onnx"))
     architecture = Registry.from_entry_points().architecture(trained["card"].architecture)
 
     report = quantize(

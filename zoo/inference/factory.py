@@ -87,10 +87,19 @@ def predictor(
     )
     if backend is None:
         chosen = _available_here(chosen, place)
+    source = {"weights": weights, "layout": layout, "pretrained": pretrained}
     request = _Request(
-        name, card, place, chosen_precision, onnx, calibrate, validate, accept_drop, registry
+        name,
+        card,
+        place,
+        chosen_precision,
+        source,
+        onnx,
+        calibrate,
+        validate,
+        accept_drop,
+        registry,
     )
-    request.source = {"weights": weights, "layout": layout, "pretrained": pretrained}
     runner = _onnx_runner(request, chosen, explicit=backend is not None)
     if runner is None:
         if onnx is not None:
@@ -160,6 +169,7 @@ class _Request:
         card: Card,
         device: torch.device,
         precision: Precision,
+        source: dict[str, Any],
         onnx: str | PathLike[str] | None,
         calibrate: str | PathLike[str] | None,
         validate: str | PathLike[str] | None,
@@ -167,9 +177,9 @@ class _Request:
         registry: Registry,
     ) -> None:
         self.name, self.card, self.device, self.precision = name, card, device, precision
+        self.source = source  # zoo.load's weights, layout and pretrained
         self.onnx, self.calibrate, self.validate = onnx, calibrate, validate
         self.accept_drop, self.registry = accept_drop, registry
-        self.source: dict[str, Any] = {}
 
     @property
     def model_source(self) -> str | Card:

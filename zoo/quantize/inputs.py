@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from zoo.architecture import Architecture
 from zoo.cards import Card
@@ -25,7 +26,8 @@ from zoo.inference.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 HOLD_OUT_EVERY = 5
 MANIFEST_SUFFIXES = (".txt", ".csv", ".jsonl")
 
-Row = dict[str, "object"]  # input name -> float32 array (1, ...), one row of one input
+#: One row of one input: input name -> float32 array ``(1, ...)``, as the model takes it.
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)

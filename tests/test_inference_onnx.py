@@ -126,7 +126,7 @@ def zoo_cache() -> Path:
 
 
 def test_bf16_is_refused_for_onnxruntime_naming_where_it_runs():
-    with pytest.raises(ZooError, match="precision bf16 is not an onnxruntime precision.*openvino"):
+    with pytest.raises(ZooError, match=r"precision bf16 is not an onnxruntime precision.*openvino"):
         zoo.predictor(
             small_card("c3d-sports1m"), pretrained=False, backend="onnxruntime", precision="bf16"
         )

@@ -42,12 +42,8 @@ CLASSES = 4
 
 
 def class_image(label: int, rng: np.random.Generator) -> np.ndarray:
-    """Faint stripes (horizontal, vertical, diagonal) or a faint checkerboard on mid-grey.
-
-    What tells the classes apart is a texture of small amplitude. Black frames calibrate
-    a quantizer to the large responses of their borders (zero padding beside black), so
-    its steps are too coarse for that texture; the images' own kind calibrates it finely.
-    """
+    """Faint stripes (horizontal, vertical, diagonal) or a faint checkerboard on mid-grey:
+    classes told apart by a texture of small amplitude, learnt in a few steps."""
     rows, columns = np.mgrid[0:72, 0:80]
     half = int(rng.integers(3, 6))
     pattern = (rows, columns, rows + columns, rows // half + columns // half)[label]

@@ -48,7 +48,7 @@ from zoo.quantize.report import QuantizationReport
 @click.option("--static", is_flag=True, help="No dynamic axes: every size fixed at the example's.")
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
+    type=click.Choice(["fp32", "bf16", "fp16", "int8"]),
     default="fp32",
     show_default=True,
     help="fp16: a float16 graph with float32 inputs and outputs; int8: model.int8.onnx too, "

@@ -256,7 +256,9 @@ def _indented(header: list[str], rows: list[list[str]]) -> list[str]:
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(min=0))
 @click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--threads", type=click.IntRange(min=1), help="torch (and onnxruntime) threads.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), help="torch, onnxruntime and OpenVINO threads."
+)
 @click.option(
     "--compare",
     is_flag=True,

@@ -2,7 +2,7 @@
 fallback (with a warning) wherever it cannot run, never a wrong answer.
 
 Every card's small model is run by OpenVINO inside the export checks (tests/test_export.py
-asserts them for every card, and the conformance kit's ``exports_to_onnx`` for any plugin).
+asserts them for every card, and the conformance kit's ``runs_on_openvino`` for any plugin).
 """
 
 from __future__ import annotations

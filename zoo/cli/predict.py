@@ -291,7 +291,7 @@ def bench(
     if threads is not None:
         torch.set_num_threads(threads)
     source = weights_arguments(weights, layout, random_init)
-    timing = {"batch": batch, "warmup": warmup, "steps": steps}
+    timing: dict[str, Any] = {"batch": batch, "warmup": warmup, "steps": steps}
     if not compare:
         reports = [benchmarks.benchmark(build(name, runtime, source), **timing)]
     else:

@@ -92,7 +92,7 @@ def export(
             else []
         )
         quantization = None
-        if precision == "int8" and all(result.passed for result in results):
+        if precision == "int8" and calibrate is not None and all(r.passed for r in results):
             step("int8")
             quantization = _quantized(model_path, card, architecture, calibrate, validate)
             quantization = _accepted(quantization, card, accept_drop)
@@ -194,7 +194,7 @@ def _quantized(
     model_path: Path,
     card: Card,
     architecture: Architecture,
-    calibrate: str | PathLike[str] | None,
+    calibrate: str | PathLike[str],
     validate: str | PathLike[str] | None,
 ) -> QuantizationReport:
     """``model.int8.onnx`` beside the checked float32 file, with the gate's figures."""

@@ -187,9 +187,10 @@ def accuracy_rows(
     """Held-out rows when there are any (``validate``, or ``calibrate``'s), else the example."""
     from zoo.quantize.inputs import prepared_rows, split
 
-    if validate is None and calibrate is None:
+    source = calibrate if calibrate is not None else validate
+    if source is None:
         return [example_inputs(predictor.card, batch)]
-    files = split(calibrate or validate, validate).validation
+    files = split(source, validate).validation
     return prepared_rows(files, predictor.card, predictor.architecture)
 
 

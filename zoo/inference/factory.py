@@ -346,7 +346,7 @@ def _torch(
     precision: Precision,
     memory_format: str | None,
     compile: bool | None,
-):
+) -> Any:
     from zoo.inference.backends import TorchBackend
 
     return TorchBackend(

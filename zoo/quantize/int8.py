@@ -130,7 +130,9 @@ def _runtimes(float32: Path, int8: Path, card: Card) -> list[tuple[str, Any, Any
 
     cpu = torch.device("cpu")
     reference = OnnxRuntimeBackend(float32, card, device=cpu)
-    runtimes = [("onnxruntime", reference, OnnxRuntimeBackend(int8, card, device=cpu))]
+    runtimes: list[tuple[str, Any, Any]] = [
+        ("onnxruntime", reference, OnnxRuntimeBackend(int8, card, device=cpu))
+    ]
     try:
         from zoo.inference.openvino_backend import OpenVinoBackend
 

@@ -36,7 +36,7 @@ def test_a_real_picture_runs_through_a_full_size_built_in_model(name):
         assert result.labels[0].label == card.label_names()[result.labels[0].index]
 
 
-FAMILIES = {  # the precision page's names for the families, and their architectures
+FAMILIES = {  # the backends page's names for the families, and their architectures
     "ResNeXt": "resnext",
     "ViT": "vit",
     "I3D": "i3d",
@@ -48,8 +48,8 @@ FAMILIES = {  # the precision page's names for the families, and their architect
 BACKEND_NAMES = {"openvino": "OpenVINO", "onnxruntime": "onnxruntime", "torch": "PyTorch"}
 
 
-def test_the_precision_page_says_which_backend_each_built_in_family_runs_on_by_default():
-    page = " ".join((ROOT / "docs/tasks/precision.md").read_text(encoding="utf-8").split())
+def test_the_backends_pages_say_which_backend_each_built_in_family_runs_on_by_default():
+    pages = ["docs/concepts/backends.md", "docs/tasks/precision.md"]
     by_backend: dict[str, list[str]] = {}
     for family, architecture in FAMILIES.items():
         hints = zoo.default_registry().architecture(architecture).inference
@@ -59,7 +59,9 @@ def test_the_precision_page_says_which_backend_each_built_in_family_runs_on_by_d
         by_backend.setdefault(name, []).append(family)
 
     parts = [f"{backend} for {_listed(families)}" for backend, families in by_backend.items()]
-    assert "The default float32 path: " + "; ".join(parts) + "." in page
+    for page in pages:
+        text = " ".join((ROOT / page).read_text(encoding="utf-8").split())
+        assert "The default float32 path: " + "; ".join(parts) + "." in text, page
 
 
 def _listed(names: list[str]) -> str:

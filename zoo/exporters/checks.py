@@ -25,6 +25,7 @@ from zoo.exporters.report import Check, OutputDifference
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    from onnxruntime import InferenceSession
 
 TINY = 1e-12
 EXPORT_SEED, CHECK_SEED = 1, 2
@@ -97,7 +98,7 @@ class _OpenVinoSession:
         return [results[self.outputs[name]].copy() for name in names]
 
 
-def ort_session(path: Path) -> object:
+def ort_session(path: Path) -> InferenceSession:
     import onnxruntime
 
     try:
@@ -121,7 +122,7 @@ def eager_outputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> l
 
 
 def _check(
-    session: object,
+    session: InferenceSession | _OpenVinoSession,
     model: torch.nn.Module,
     plan: ExportPlan,
     tolerance: float,

@@ -30,6 +30,7 @@ from zoo.exporters.staging import staged_folder
 from zoo.loading import HF_HUB_PREFIX, load
 from zoo.quantize.report import QuantizationReport
 from zoo.registry import Registry, current_registry
+from zoo.version import __version__
 
 if TYPE_CHECKING:
     import onnx
@@ -271,14 +272,13 @@ def _weights_used(pretrained: bool, weights: str | PathLike[str] | None) -> str:
     return "pretrained" if pretrained else "random"
 
 
-def _opset(proto: object) -> int:
+def _opset(proto: onnx.ModelProto) -> int:
     return next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx"))
 
 
 def _versions() -> dict[str, str]:
-    packages = ["zoo", "torch", "onnx", "onnxruntime", "openvino", "nncf"]
-    found = {}
-    for package in packages:
+    found = {"zoo": __version__}
+    for package in ("torch", "onnx", "onnxruntime", "openvino", "nncf"):
         try:
             found[package] = version(package)
         except PackageNotFoundError:

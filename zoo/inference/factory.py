@@ -11,13 +11,14 @@ on first use from ``calibrate=`` inputs (:mod:`zoo.quantize`).
 
 A default that cannot run falls back with a warning, never to a wrong answer: OpenVINO
 missing or failing to compile a graph gives onnxruntime (torch autocast for bf16), and a
-graph that cannot be exported gives torch. A backend asked for by name never changes:
-it runs or raises.
+graph that cannot be exported, or an install without the ``export`` extra, gives torch. A
+backend asked for by name never changes: it runs or raises.
 """
 
 from __future__ import annotations
 
 import warnings
+from importlib.util import find_spec
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,12 +29,16 @@ from zoo.errors import ExportError, RuntimeCompileError, ZooError, ZooWarning, o
 from zoo.inference.precision import Precision, check_precision, require_bf16_cpu
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
+from zoo.version import DISTRIBUTION
 
 if TYPE_CHECKING:
     import torch
 
+    from zoo.inference.backends import TorchBackend
+
 BACKENDS = ("torch", "onnxruntime", "openvino")
 ONNX_BACKENDS = ("onnxruntime", "openvino")
+EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")  # what an ONNX default needs
 HF_HUB_PREFIX = "hf-hub:"
 OPENVINO_EXTRA = "pip install 'zoo-models[openvino]'"
 OPENVINO_AREA = "openvino"  # the zoo cache's folder of OpenVINO's compiled models
@@ -87,6 +92,8 @@ def predictor(
     )
     if backend is None:
         chosen = _available_here(chosen, place)
+    if chosen in ONNX_BACKENDS and backend is None and onnx is None:
+        chosen = chosen if _export_extra_installed(card, chosen) else "torch"
     source = {"weights": weights, "layout": layout, "pretrained": pretrained}
     request = _Request(
         name,
@@ -115,6 +122,23 @@ def predictor(
             compile,
         )
     return Predictor(card, architecture, runner, clips=clips)
+
+
+def _export_extra_installed(card: Card, backend: str) -> bool:
+    """Whether an ONNX default can run: it exports with the export extra's packages.
+
+    Without them the model runs on torch (the default is a speed choice, not a need), and a
+    warning says what is missed and how to install it.
+    """
+    missing = [name for name in EXPORT_PACKAGES if find_spec(name) is None]
+    if missing:
+        warnings.warn(
+            f"{card.name}: running on torch; its faster default, {backend}, needs "
+            f"{', '.join(missing)}: pip install '{DISTRIBUTION}[export]'",
+            ZooWarning,
+            stacklevel=3,
+        )
+    return not missing
 
 
 def choose_backend(
@@ -346,7 +370,7 @@ def _torch(
     precision: Precision,
     memory_format: str | None,
     compile: bool | None,
-) -> Any:
+) -> TorchBackend:
     from zoo.inference.backends import TorchBackend
 
     return TorchBackend(

@@ -100,7 +100,7 @@ def export(
     frames: int | None = None,
     opset: int | None = None,
     dynamic: bool = True,
-    precision: Literal["fp32", "fp16", "int8"] = "fp32",
+    precision: str = "fp32",
     calibrate: str | PathLike[str] | None = None,
     validate: str | PathLike[str] | None = None,
     accept_drop: bool = False,

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from huggingface_hub import HFCacheInfo
 
 ZOO_OWNED = ("converted", "verified", "downloads")
+#: Folders of the zoo cache holding what zoo made from a model, one entry ``<card>-<key>``
+#: per model and source: (folder, what it holds). One line registers a new area.
+MADE_AREAS = (
+    ("onnx", "ONNX exports made on first use"),
+    ("int8", "int8 quantizations made on first use"),
+    ("openvino", "OpenVINO's compiled models (named by OpenVINO's own hash)"),
+)
 
 
 class PulledPart(BaseModel):
@@ -52,10 +59,20 @@ class CachedConversion(BaseModel):
     path: str
 
 
+class CachedMade(BaseModel):
+    """One thing zoo made from a model and keeps (an export, a quantization)."""
+
+    area: str
+    entry: str
+    size: int
+    path: str
+
+
 class CacheListing(BaseModel):
     folder: str
     hub: list[CachedRepo]
     converted: list[CachedConversion]
+    made: list[CachedMade] = []
 
 
 class ClearedCache(BaseModel):
@@ -120,14 +137,31 @@ def cache_listing(cards: list[Card] | None = None) -> CacheListing:
         names = {card.name for card in cards}
         repos = [repo for repo in repos if repo.repo in wanted]
         conversions = [c for c in conversions if c.card in names]
-    return CacheListing(folder=str(zoo_cache_dir()), hub=repos, converted=conversions)
+    made = _made(cards)
+    return CacheListing(folder=str(zoo_cache_dir()), hub=repos, converted=conversions, made=made)
+
+
+def _made(cards: list[Card] | None) -> list[CachedMade]:
+    """Entries of the made areas, all or those whose name starts with one of ``cards``'."""
+    entries = []
+    for area, _ in MADE_AREAS:
+        folder = zoo_cache_dir() / area
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if cards is None or any(path.name.startswith(f"{c.name}-") for c in cards):
+                entries.append(
+                    CachedMade(area=area, entry=path.name, size=_size(path), path=str(path))
+                )
+    return entries
 
 
 def clear_cache(cards: list[Card] | None = None) -> ClearedCache:
     """Remove cached weights: every model's, or those of ``cards``.
 
     Without ``cards``, the zoo's own folders (conversions, verification markers,
-    partial downloads) go, with the Hub repos that registered cards name. The
+    partial downloads, exports and quantizations made on first use) go, with the Hub
+    repos that registered cards name; with ``cards``, what was made from those models. The
     first-use records stay: they are what a later download is compared with.
     """
     if cards is None:
@@ -141,6 +175,8 @@ def clear_cache(cards: list[Card] | None = None) -> ClearedCache:
     for conversion in listing.converted:
         path = Path(conversion.path)
         freed += _remove(path, removed) + _remove(path.with_suffix(".json"), removed)
+    for made in listing.made:
+        freed += _remove(Path(made.path), removed)
     for folder in owned:
         freed += _remove(folder, removed)
     _prune_markers()

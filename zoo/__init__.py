@@ -21,6 +21,7 @@ from zoo.architecture import (
     ExportHints,
     FeatureHints,
     InferenceHints,
+    TimeReduction,
 )
 from zoo.cards import Card
 from zoo.errors import (
@@ -58,6 +59,7 @@ __all__ = [
     "InferenceHints",
     "InputError",
     "InterpretError",
+    "TimeReduction",
     "UnknownNameError",
     "WeightsError",
     "ZooError",
@@ -154,6 +156,7 @@ def predictor(
     onnx: str | PathLike[str] | None = None,
     memory_format: str | None = None,
     clips: int | None = None,
+    max_frames: int | None = None,
 ) -> Predictor:
     """A predictor for model ``name``: files, images or frames in, typed results out.
 
@@ -162,7 +165,9 @@ def predictor(
     fastest option measured for the architecture; ``dtype`` (float32, bfloat16, float16)
     runs under autocast on ``device`` (``"auto"``: CUDA, then MPS, then CPU).
     ``weights``/``layout``/``pretrained`` are those of :func:`load`; ``onnx`` is the file
-    ``zoo export`` wrote, for the onnxruntime backend. See :mod:`zoo.inference`.
+    ``zoo export`` wrote, for the onnxruntime backend. ``max_frames`` is the longest
+    clip a whole-video card (I3D) runs at once; a longer video runs in windows whose
+    per-time outputs are combined as the network combines them. See :mod:`zoo.inference`.
     """
     from zoo.inference import predictor as build_predictor
 
@@ -178,4 +183,5 @@ def predictor(
         onnx=onnx,
         memory_format=memory_format,
         clips=clips,
+        max_frames=max_frames,
     )

@@ -61,6 +61,17 @@ class Media:
             return self.frames[indices]
         return decode_frames(self.path, indices, self.source)
 
+    def stream(self, wanted: np.ndarray) -> Iterator[np.ndarray]:
+        """The frames at ``wanted`` (sorted, unique) one by one, in order, decoding once.
+
+        Only the frame being handed over exists in memory at full resolution, so a caller
+        that shrinks each frame as it comes holds a long video at the size it keeps.
+        """
+        if self.frames is not None:
+            yield from (self.frames[index] for index in wanted)
+        else:
+            yield from iter_frames(self.path, wanted, self.source)
+
     def describe(self) -> str:
         if self.still:
             return f"a still image of {self.size[1]}x{self.size[0]} pixels"
@@ -155,24 +166,35 @@ def read_video(path: Path) -> Media:
 def decode_frames(path: Path, indices: np.ndarray, source: str) -> np.ndarray:
     """The frames at ``indices`` (presentation order) of a video, decoding it once."""
     wanted = np.unique(indices)
-    kept: list[np.ndarray] = []
+    kept = list(iter_frames(path, wanted, source))
+    return np.stack(kept)[np.searchsorted(wanted, indices)]
+
+
+def iter_frames(path: Path, wanted: np.ndarray, source: str) -> Iterator[np.ndarray]:
+    """The frames at ``wanted`` (sorted, unique presentation-order indices), one at a time.
+
+    The video is decoded once from its start; frames not wanted are decoded (a codec
+    cannot skip them) but never converted to RGB arrays.
+    """
+    if not len(wanted):
+        return
+    given = 0
     decoded = 0
     with _decoding(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            if decoded == wanted[len(kept)]:
-                kept.append(frame.to_ndarray(format="rgb24"))
+            if decoded == wanted[given]:
+                yield frame.to_ndarray(format="rgb24")
+                given += 1
             decoded += 1
-            if len(kept) == len(wanted):
-                break
-    if len(kept) < len(wanted):
-        raise InputError(
-            source,
-            f"stops after {decoded} decodable frames, but its container lists more "
-            f"(frame {int(wanted[len(kept)])} was needed): the file is damaged",
-        )
-    return np.stack(kept)[np.searchsorted(wanted, indices)]
+            if given == len(wanted):
+                return
+    raise InputError(
+        source,
+        f"stops after {decoded} decodable frames, but its container lists more "
+        f"(frame {int(wanted[given])} was needed): the file is damaged",
+    )
 
 
 @contextmanager

@@ -14,11 +14,12 @@ from __future__ import annotations
 import warnings
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zoo.architecture import InferenceHints
 from zoo.cards import Card
 from zoo.errors import ExportError, ZooError, ZooWarning, one_line
+from zoo.inference.longvideo import MAX_FRAMES
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
 
@@ -42,6 +43,7 @@ def predictor(
     onnx: str | PathLike[str] | None = None,
     memory_format: str | None = None,
     clips: int | None = None,
+    max_frames: int | None = None,
     registry: Registry | None = None,
 ) -> Predictor:
     """A :class:`Predictor` for model ``name`` (name, alias, ``plugin:name`` or ``hf-hub:``).
@@ -52,7 +54,9 @@ def predictor(
     (``auto``: CUDA, then MPS, then CPU). ``weights``/``layout``/``pretrained`` are
     :func:`zoo.load`'s; ``onnx`` is a file ``zoo export`` wrote, for onnxruntime.
     ``clips`` overrides how many clips (or, for an image classifier on a video, frames)
-    are averaged.
+    are averaged. ``max_frames`` is the longest clip a ``whole``-protocol card runs at once
+    (default :data:`~zoo.inference.longvideo.MAX_FRAMES`); a longer video runs in windows
+    combined as the network combines time (its plugin's ``InferenceHints.time_reduction``).
     """
     from zoo.inference.backends import onnxruntime_runs_on, pick_device
 
@@ -61,6 +65,8 @@ def predictor(
     architecture = registry.architecture(card.architecture)
     if clips is not None and clips < 1:
         raise ZooError(f"clips must be at least 1, found {clips}")
+    if max_frames is not None and max_frames < 1:
+        raise ZooError(f"max_frames must be at least 1, found {max_frames}")
     place = pick_device(device)
     real_weights = weights is not None or pretrained
     chosen = choose_backend(backend, architecture.inference, real_weights, dtype, compile, onnx)
@@ -85,12 +91,23 @@ def predictor(
                 ZooWarning,
                 stacklevel=2,
             )
+
+    def torch_runner() -> Any:
+        model = _model(name, card, weights, layout, pretrained, registry)
+        return _torch(model, card, architecture.inference, place, dtype, memory_format, compile)
+
     if runner is None:
         if onnx is not None:
             raise ZooError("onnx= names a file for backend 'onnxruntime', not 'torch'")
-        model = _model(name, card, weights, layout, pretrained, registry)
-        runner = _torch(model, card, architecture.inference, place, dtype, memory_format, compile)
-    return Predictor(card, architecture, runner, clips=clips)
+        runner = torch_runner()
+    return Predictor(
+        card,
+        architecture,
+        runner,
+        clips=clips,
+        max_frames=max_frames or MAX_FRAMES,
+        torch_backend=torch_runner,
+    )
 
 
 def choose_backend(

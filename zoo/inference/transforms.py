@@ -81,14 +81,15 @@ def _resized_size(spec: InputSpec, height: int, width: int) -> tuple[int, int]:
     return (new_short, new_long) if height <= width else (new_long, new_short)
 
 
-def resized_pixels(
-    frames: Tensor, spec: InputSpec, size: tuple[int, int], cropped: Geometry | None = None
+def frame_pixels(
+    frames: Tensor, spec: InputSpec, geometry: Geometry, *, cropped: bool = True
 ) -> Tensor:
-    """uint8 ``(T, H, W, 3)`` -> float ``(T, 3, h, w)`` in [0, 1] at ``size``, a few frames
-    at a time, so a long full-HD video never exists in float at its full size; cropped to
-    ``cropped`` chunk by chunk when given, so only the pixels kept are copied together."""
-    chunks = (resize(to_float_frames(chunk), spec, size) for chunk in frames.split(RESIZE_CHUNK))
-    return torch.cat([chunk if cropped is None else crop(chunk, cropped) for chunk in chunks])
+    """uint8 ``(T, H, W, 3)`` -> float ``(T, C, h, w)`` in [0, 1]: resized as the card says,
+    centre-cropped (unless ``cropped=False``, for inputs computed from whole frames) and in
+    the card's channels. Called on a few frames at a time (:data:`RESIZE_CHUNK`) as they
+    are decoded, so a long full-HD video never exists in float at its full size."""
+    pixels = resize(to_float_frames(frames), spec, geometry.resized)
+    return to_channels(crop(pixels, geometry), spec) if cropped else pixels
 
 
 def to_float_frames(frames: Tensor) -> Tensor:

@@ -42,6 +42,7 @@ from zoo.loading import build, load
 from zoo.registry import ZooPluginWarning, default_registry
 
 if TYPE_CHECKING:
+    from zoo.corpus import CorpusReport
     from zoo.exporters.report import ExportReport
     from zoo.inference import Predictor
 
@@ -68,9 +69,11 @@ __all__ = [
     "build",
     "card",
     "export",
+    "features",
     "hookimpl",
     "list_models",
     "load",
+    "predict",
     "predictor",
 ]
 
@@ -185,3 +188,32 @@ def predictor(
         clips=clips,
         max_frames=max_frames,
     )
+
+
+def features(
+    model: str | Card, inputs: object, output: str | PathLike[str], **options: object
+) -> CorpusReport:
+    """Dense features of every input (files, folders, globs, manifests) into ``output``:
+    ``<key>.npy`` per input (float32, one row per window) and ``index.parquet``.
+
+    Resumable (a rerun computes only what is missing), one bad input never stops it, on
+    this machine's cores or a Ray cluster (``engine="ray"``). ``options`` are
+    :func:`zoo.corpus.features`'s (``layer``, ``window``, ``stride``, ``fps``, ...) and
+    :func:`predictor`'s.
+    """
+    from zoo.corpus import features as run
+
+    return run(model, inputs, output, **options)
+
+
+def predict(
+    model: str | Card, inputs: object, output: str | PathLike[str], **options: object
+) -> CorpusReport:
+    """The prediction for every input (files, folders, globs, manifests) as one row of the
+    Parquet table ``output``; resumable, one bad input never stops it, local or on Ray.
+    ``options`` are :func:`zoo.corpus.predict`'s (``topk``, ``engine``, ...) and
+    :func:`predictor`'s. For a few inputs in memory, :func:`predictor` returns results.
+    """
+    from zoo.corpus import predict as run
+
+    return run(model, inputs, output, **options)

@@ -43,9 +43,18 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+#: Optional packages whose extra is named by what it enables, not in the catch-all list.
+EXTRAS = {"pyarrow": "corpus", "ray": "ray"}
+
+
 def _missing_package(error: ModuleNotFoundError) -> str:
-    """Export, video decoding, detection and interpretation need optional packages."""
+    """Export, video decoding, detection, interpretation and corpus jobs need optional packages."""
     package = (error.name or str(error)).partition(".")[0]
+    if package in EXTRAS:
+        return (
+            f"this command needs the Python package {package!r}, which is not installed; "
+            f"install it with: pip install 'zoo-models[{EXTRAS[package]}]'"
+        )
     return (
         f"this command needs the Python package {package!r}, which is not installed; "
         "install zoo with its extras: pip install 'zoo[export,video,detection,interpret]'"

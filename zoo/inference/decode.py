@@ -21,16 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.errors import InputError
+from zoo.media import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from PIL import Image
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".webm", ".mkv", ".gif", ".mpg", ".mpeg", ".ogv", ".flv"}
-)
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
-)
 CHANNELS = (1, 3, 4)
 EXPECTED = "an image (jpg, png, ...) or a video (mp4, avi, webm, gif, ...)"
 

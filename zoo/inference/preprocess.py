@@ -187,7 +187,7 @@ class Preprocessor:
         spec = self.specs[0]
         if self.video:
             if media.still:
-                raise InputError(media.source, self._wants_video())
+                raise InputError(media.source, self.wants_video())
             kept = sampling.resample(media, spec.fps)
             windows = sampling.plan_clips(
                 len(kept),
@@ -211,7 +211,7 @@ class Preprocessor:
             "and their softmax probabilities were averaged over time"
         )
 
-    def _wants_video(self) -> str:
+    def wants_video(self) -> str:
         spec = self.specs[0]
         rate = f" at {spec.fps:g} fps" if spec.fps else ""
         return (

@@ -1,0 +1,135 @@
+"""The local engine: worker processes on this machine, each with its own predictor.
+
+Each worker process runs the whole per-input work (decode, pre-process, model, write),
+so while one worker decodes, another computes, and every core stays busy without a
+second copy of any frame crossing a process boundary. The rule, measured with
+``benchmarks/bench_corpus.py`` on this project's 2-core machine: **one worker per core,
+one PyTorch thread each** (``--workers`` defaults to the number of cores and the threads
+are the cores divided among the workers). Two single-threaded workers beat one worker
+with two threads: convolutions at small batch do not scale across threads (PyTorch's
+parallel regions wait on each other, badly so on a loaded machine), while two processes
+never wait on each other, and decoding overlaps computing for free. ``workers=1`` runs
+in this process, with every core's threads.
+
+A worker process that dies (a decoder crashing on a damaged file, the kernel killing it
+for memory) takes down only the inputs it held: they are retried one by one in a fresh
+process, and an input that kills its worker twice is recorded as failed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from typing import Any
+
+from zoo.corpus.engines import OnRecord
+from zoo.corpus.inputs import CorpusInput
+from zoo.corpus.records import Record
+
+#: Chunks queued per worker beyond the one it is running, so a worker never waits.
+AHEAD = 2
+_worker: Any = None
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, default_workers() // workers)
+
+
+def run(task: Any, chunks: list[list[CorpusInput]], *, workers: int, on_record: OnRecord) -> None:
+    """Run every chunk of inputs through ``task``'s workers, calling ``on_record`` for each."""
+    if workers <= 1:
+        worker = task.start()
+        for chunk in chunks:
+            for record in worker.run(chunk):
+                on_record(record)
+        return
+    _Pool(task, workers, on_record).run(chunks)
+
+
+class _Pool:
+    """Worker processes fed a few chunks ahead; a broken pool is replaced and its chunks retried."""
+
+    def __init__(self, task: Any, workers: int, on_record: OnRecord) -> None:
+        self.task, self.workers, self.on_record = task, workers, on_record
+        self.crashes: dict[str, int] = {}
+
+    def run(self, chunks: list[list[CorpusInput]]) -> None:
+        waiting = deque(chunks)
+        while waiting:
+            waiting = self._run_pool(waiting)
+
+    def _run_pool(self, waiting: deque[list[CorpusInput]]) -> deque[list[CorpusInput]]:
+        """Run chunks until done or the pool breaks; returns the chunks left to run."""
+        executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self.task, threads_per_worker(self.workers)),
+        )
+        running: dict[Future, list[CorpusInput]] = {}
+        try:
+            while waiting or running:
+                while waiting and len(running) < self.workers * AHEAD:
+                    chunk = waiting.popleft()
+                    running[executor.submit(_run_chunk, chunk)] = chunk
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    chunk = running.pop(future)
+                    for record in future.result():
+                        self.on_record(record)
+        except BrokenProcessPool:
+            return self._after_crash(waiting, list(running.values()))
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+        return deque()
+
+    def _after_crash(
+        self, waiting: deque[list[CorpusInput]], lost: list[list[CorpusInput]]
+    ) -> deque[list[CorpusInput]]:
+        """Chunks a dead worker held, retried one input at a time; twice fatal is failed."""
+        retry: deque[list[CorpusInput]] = deque()
+        for chunk in lost:
+            for item in chunk:
+                self.crashes[item.path] = self.crashes.get(item.path, 0) + (len(chunk) == 1)
+                if self.crashes[item.path] >= 2:
+                    self.on_record(_killed(item))
+                else:
+                    retry.append([item])
+        return retry + waiting
+
+
+def _killed(item: CorpusInput) -> Record:
+    from zoo.corpus.store import file_state
+
+    size, mtime = file_state(item.path)
+    return Record(
+        path=item.path,
+        key=item.key,
+        status="failed",
+        error=f"{item.path}: the worker process running it died, twice (a crash or out of memory)",
+        size=size,
+        mtime_ns=mtime,
+    )
+
+
+def _start_worker(task: Any, threads: int) -> None:
+    """In each worker process: Ctrl-C is the driver's to handle; build the predictor once."""
+    global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    torch.set_num_threads(threads)
+    _worker = task.start()
+
+
+def _run_chunk(chunk: list[CorpusInput]) -> list[Record]:
+    return _worker.run(chunk)

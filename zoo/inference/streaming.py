@@ -24,13 +24,14 @@ from zoo.inference.transforms import RESIZE_CHUNK
 
 
 class WindowFrames:
-    """Each window's frames, as each input's pixels ``(length, C, h, w)``, in window order.
+    """Each window's frames, as a list of each input's pixels ``(C, h, w)``, in window order.
 
     ``windows`` are index arrays into the media's frames; each may repeat or skip frames
     (resampling to a frame rate, padding a tail), but a window may only be handed over
     once every frame before its own first frame that an earlier window used is done with.
-    Frames are decoded a chunk at a time; a chunk is transformed, split into frames and
-    dropped, so besides the frames held only one chunk exists at the decoded size.
+    Frames are decoded a chunk at a time and transformed together; the frames held are
+    views of their chunk's pixels (no copy), so besides them only one chunk exists at the
+    decoded size.
     """
 
     def __init__(
@@ -46,14 +47,10 @@ class WindowFrames:
         self.highest = -1
         self.peak = 0
 
-    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+    def __iter__(self) -> Iterator[list[dict[str, Tensor]]]:
         for number, window in enumerate(self.windows):
             self._decode_through(int(window.max()))
-            names = self.held[int(window[0])]
-            yield {
-                name: torch.stack([self.held[int(index)][name] for index in window])
-                for name in names
-            }
+            yield [self.held[index] for index in window.tolist()]
             for index in [index for index in self.held if self.last_use[index] <= number]:
                 del self.held[index]
 
@@ -64,9 +61,7 @@ class WindowFrames:
             frames = torch.from_numpy(np.stack([frame for _, frame in chunk]))
             pixels = self.transform(frames)
             for position, number in enumerate(numbers):
-                self.held[number] = {
-                    name: value[position].clone() for name, value in pixels.items()
-                }
+                self.held[number] = {name: value[position] for name, value in pixels.items()}
             self.highest = numbers[-1]
             self.peak = max(self.peak, len(self.held))
 
@@ -97,10 +92,13 @@ def window_batches(
     geometries = preprocessor.geometries(media)
     frames = frames or WindowFrames(media, windows, preprocessor.frame_transform(geometries))
     for batch in chunked(iter(frames), batch_size):
-        lengths = {len(next(iter(window.values()))) for window in batch}
+        lengths = {len(window) for window in batch}
         if len(lengths) > 1:
             raise ValueError(f"windows of one batch must have one length, found {lengths}")
         length = lengths.pop()
-        pixels = {name: torch.cat([window[name] for window in batch]) for name in batch[0]}
+        pixels = {
+            name: torch.stack([frame[name] for window in batch for frame in window])
+            for name in batch[0][0]
+        }
         positions = np.arange(len(batch) * length).reshape(len(batch), length)
         yield preprocessor.assemble(media, pixels, positions, geometries, normalize=normalize)

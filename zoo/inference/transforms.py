@@ -117,7 +117,11 @@ def crop(frames: Tensor, geometry: Geometry) -> Tensor:
 
 def gather_rows(frames: Tensor, index: Tensor) -> Tensor:
     """``frames[index]``, as a view when the index is one run of consecutive frames (a whole
-    video as one clip), which would otherwise copy every pixel once more."""
+    video as one clip, or windows laid out one after another), which would otherwise copy
+    every pixel once more."""
+    in_order = index.dim() == 2 and index.numel() == len(frames) > 0
+    if in_order and torch.equal(index.flatten(), torch.arange(len(frames))):
+        return frames.reshape(*index.shape, *frames.shape[1:])
     if index.dim() == 2 and len(index) == 1 and index.shape[1] > 0:
         start = int(index[0, 0])
         if torch.equal(index[0], torch.arange(start, start + index.shape[1])):

@@ -11,6 +11,10 @@ parallel regions wait on each other, badly so on a loaded machine), while two pr
 never wait on each other, and decoding overlaps computing for free. ``workers=1`` runs
 in this process, with every core's threads.
 
+Workers build their predictors one at a time (a file lock), so that the first one
+downloads the weights or exports the ONNX file into the zoo cache and the others find it
+there, instead of every worker doing the same work at once.
+
 A worker process that dies (a decoder crashing on a damaged file, the kernel killing it
 for memory) takes down only the inputs it held: they are retried one by one in a fresh
 process, and an input that kills its worker twice is recorded as failed.
@@ -18,8 +22,10 @@ process, and an input that kills its worker twice is recorded as failed.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import tempfile
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -69,11 +75,12 @@ class _Pool:
 
     def _run_pool(self, waiting: deque[list[CorpusInput]]) -> deque[list[CorpusInput]]:
         """Run chunks until done or the pool breaks; returns the chunks left to run."""
+        lock = tempfile.NamedTemporaryFile(prefix="zoo-corpus-", suffix=".lock")  # noqa: SIM115
         executor = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self.task, threads_per_worker(self.workers)),
+            initargs=(self.task, threads_per_worker(self.workers), lock.name),
         )
         running: dict[Future, list[CorpusInput]] = {}
         try:
@@ -90,6 +97,7 @@ class _Pool:
             return self._after_crash(waiting, list(running.values()))
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+            lock.close()
         return deque()
 
     def _after_crash(
@@ -121,14 +129,17 @@ def _killed(item: CorpusInput) -> Record:
     )
 
 
-def _start_worker(task: Any, threads: int) -> None:
-    """In each worker process: Ctrl-C is the driver's to handle; build the predictor once."""
+def _start_worker(task: Any, threads: int, lock: str) -> None:
+    """In each worker process: Ctrl-C is the driver's to handle; build the predictor once,
+    one worker at a time."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(threads)
-    _worker = task.start()
+    with open(lock, "rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _worker = task.start()
 
 
 def _run_chunk(chunk: list[CorpusInput]) -> list[Record]:

@@ -87,7 +87,10 @@ def in_memory(frames: np.ndarray, source: str, still: bool, **timing: Any) -> Me
 
 
 def as_media(item: Any) -> Media:
-    """Any input the predictor accepts: a path, a PIL image, or a uint8 array or tensor."""
+    """Any input the predictor accepts: a path, a PIL image, or a uint8 array or tensor
+    (or media already opened)."""
+    if isinstance(item, Media):
+        return item
     if isinstance(item, str | PathLike):
         return read_media(Path(item))
     if type(item).__module__.startswith("PIL."):

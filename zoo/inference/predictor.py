@@ -194,7 +194,7 @@ class Predictor:
         """The input prepared, or (a whole video past ``max_frames``) left to run in windows."""
         try:
             media = as_media(item)
-            return too_long(self.preprocessor, media, self.max_frames) or self.preprocessor(media)
+            return too_long(self.preprocessor, media, self.max_frames) or self.preprocess(media)
         except InputError as error:
             return error
 

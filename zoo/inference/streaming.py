@@ -101,4 +101,7 @@ def window_batches(
             for name in batch[0][0]
         }
         positions = np.arange(len(batch) * length).reshape(len(batch), length)
-        yield preprocessor.assemble(media, pixels, positions, geometries, normalize=normalize)
+        prepared = preprocessor.assemble(media, pixels, positions, geometries, normalize=normalize)
+        batch.clear()  # only the model's inputs (and the frames held) live on while it runs
+        del pixels
+        yield prepared

@@ -89,7 +89,10 @@ def frame_pixels(
     the card's channels. Called on a few frames at a time (:data:`RESIZE_CHUNK`) as they
     are decoded, so a long full-HD video never exists in float at its full size."""
     pixels = resize(to_float_frames(frames), spec, geometry.resized)
-    return to_channels(crop(pixels, geometry), spec) if cropped else pixels
+    if not cropped:
+        return pixels
+    # contiguous: frames kept from this chunk must not keep its uncropped pixels alive
+    return to_channels(crop(pixels, geometry), spec).contiguous()
 
 
 def to_float_frames(frames: Tensor) -> Tensor:

@@ -75,7 +75,7 @@ def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: A
 @click.option(
     "--max-frames",
     type=click.IntRange(min=1),
-    help="Longest whole-video clip run at once (256); longer ones run in windows.",
+    help="Longest whole-video clip run at once (192); longer ones run in windows.",
 )
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
 @runtime_options

@@ -190,3 +190,16 @@ def test_corpus_predict_writes_one_row_per_input_with_labels_and_scores(corpus, 
         np.testing.assert_allclose(rows[key]["scores"], [x.score for x in expected.labels], 1e-5)
         assert rows[key]["note"] == expected.note
     assert {key for key, row in rows.items() if row["status"] == "failed"} == set(DAMAGED)
+
+
+def test_an_image_model_gives_a_row_per_image_and_per_frame_of_a_video(corpus, tmp_path):
+    small = card("resnet50.tv_in1k")
+    inputs = [corpus / "stills/a.png", corpus / "clips/ffv1-00.mkv"]  # 20 frames at 25 fps
+
+    zoo.features(small, inputs, tmp_path / "out", pretrained=False, workers=1, fps=5)
+
+    rows = {row["key"]: row for row in read_index(tmp_path / "out/index.parquet")}
+    image, video = rows["stills/a.png"], rows["clips/ffv1-00.mkv"]
+    assert (image["rows"], image["first_frame"]) == (1, [0])
+    assert video["rows"] == 4 and video["first_frame"] == [0, 5, 10, 15]
+    assert video["first_frame"] == video["last_frame"] and video["fps"] == 5

@@ -42,7 +42,11 @@ from zoo.registry import Registry
 
 ROOT_MARKER = "<!-- runs in the repository root -->"
 PARSE_MARKER = "<!-- parsed, not run, by the docs test"
-DOCUMENTS = {"CONTRIBUTING.md": None, "README.md": "## A short tour"}
+DOCUMENTS = {
+    "CONTRIBUTING.md": None,
+    "README.md": "## A short tour",
+    "docs/tasks/corpus.md": None,
+}
 REGISTRY = Registry.from_entry_points()
 # Put into the fresh venv: downloads of the URLs in $ZOO_TEST_URLS come from local files.
 URL_STAND_IN = '''"""Test stand-in for the network (tests/test_docs_commands.py)."""
@@ -308,6 +312,14 @@ def test_every_command_in_the_readme_tour_runs_as_written(sandbox):
     assert used >= {"c3d.pickle", "my-cards/"}
     assert (sandbox.folder / "out" / "README.md").is_file()
     assert (sandbox.folder / "c3d" / "model.safetensors").is_file()
+
+
+def test_every_command_of_the_corpus_page_parses(sandbox):
+    blocks = console_blocks("docs/tasks/corpus.md", None)
+
+    run_blocks(sandbox, blocks, set())
+
+    assert all(block.parsed_only for block in blocks)
 
 
 def test_a_renamed_flag_fails_the_block_that_uses_it(sandbox):

@@ -29,7 +29,7 @@ from zoo.inference.streaming import WindowFrames, window_batches
 #: The longest whole-video clip run at once, in model frames; longer videos run in windows.
 #: Measured with I3D on a 720p video (benchmarks/bench_corpus.py): peak RSS 1.87 GiB with
 #: windows of 192 frames, 2.05 GiB with 256. Each window after the first adds only the
-#: steps its context leaves (I3D: 9 of 23 at 192 frames), so a larger ``max_frames``
+#: steps its context leaves (I3D: 10 of its 23 at 192 frames), so a larger ``max_frames``
 #: computes less twice when memory allows.
 MAX_FRAMES = 192
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,28 +15,59 @@ from corpus_media import DAMAGED, IMAGES, VIDEOS, make_corpus
 from corpus_models import card, weights
 
 import zoo
+from zoo.corpus.records import CorpusReport
 from zoo.corpus.tables import read_index
 from zoo.errors import OutputError
 from zoo.inference.decode import read_media
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("corpus"))
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory, worker_id) -> Path:
+    """A folder all xdist workers of this session share: the corpus and its features are
+    made once, by whichever worker comes first, while the others wait."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if worker_id != "master" else base) / "corpus-features"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
-@pytest.fixture(scope="module")
-def c3d(tmp_path_factory):
+@contextmanager
+def made_once(folder: Path) -> Iterator[bool]:
+    """Hold the folder's lock; True when the caller must make what it holds."""
+    with (folder.parent / f"{folder.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield not folder.exists()
+
+
+@pytest.fixture(scope="session")
+def corpus(shared) -> Path:
+    with made_once(shared / "corpus") as missing:
+        if missing:
+            make_corpus(shared / "corpus.part").rename(shared / "corpus")
+    return shared / "corpus"
+
+
+@pytest.fixture(scope="session")
+def c3d(shared):
     small = card("c3d-sports1m")
-    return small, weights(small, tmp_path_factory.mktemp("weights"))
+    with made_once(shared / "weights") as missing:
+        if missing:
+            (shared / "weights.part").mkdir()
+            weights(small, shared / "weights.part")
+            (shared / "weights.part").rename(shared / "weights")
+    return small, shared / "weights" / f"{small.name}-0.safetensors"
 
 
-@pytest.fixture(scope="module")
-def features_run(corpus, c3d, tmp_path_factory):
+@pytest.fixture(scope="session")
+def features_run(corpus, c3d, shared):
     """The whole corpus through C3D's pooled features, windows of 16 every 8 frames."""
     small, file = c3d
-    output = tmp_path_factory.mktemp("features") / "out"
-    report = zoo.features(small, corpus, output, weights=file, window=16, stride=8, workers=2)
+    output, saved = shared / "features", shared / "features-report.json"
+    with made_once(saved) as missing:
+        if missing:
+            report = zoo.features(small, corpus, output, weights=file, stride=8, workers=2)
+            saved.write_text(report.model_dump_json())
+    report = CorpusReport.model_validate_json(saved.read_text())
     return report, output, {row["key"]: row for row in read_index(output / "index.parquet")}
 
 

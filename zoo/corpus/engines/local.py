@@ -52,6 +52,8 @@ def threads_per_worker(workers: int) -> int:
 
 def run(task: Any, chunks: list[list[CorpusInput]], *, workers: int, on_record: OnRecord) -> None:
     """Run every chunk of inputs through ``task``'s workers, calling ``on_record`` for each."""
+    if not chunks:
+        return
     if workers <= 1:
         worker = task.start()
         for chunk in chunks:

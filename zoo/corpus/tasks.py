@@ -27,6 +27,10 @@ from zoo.errors import InputError, one_line
 #: Random weights (``pretrained=False``) come from this seed in every worker, so that
 #: every process, actor and rerun computes with the same model.
 SEED = 0
+#: Model-input pixels per batch of windows: ``batch_size`` windows at most, fewer when
+#: they are long and large (I3D's 64 frames of 224x224: 2 per batch, C3D's 16 of 112x112:
+#: 8), so that a batch's activations, not a video's length, bound the memory.
+PIXELS_PER_BATCH = 128 * 224 * 224
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,22 @@ class FeatureWorker:
         if media.still and preprocessor.video:
             raise InputError(media.source, preprocessor.wants_video())
         windows = plan(media, self.task.windows, preprocessor.specs[0], preprocessor.lag)
+        batch = rows_per_batch(
+            windows.indices.shape[1], preprocessor.specs[0].size, self.task.batch_size
+        )
         rows = [
             self.extract(prepared.inputs)
             for prepared in window_batches(
-                preprocessor, media, list(windows.indices), batch_size=self.task.batch_size
+                preprocessor, media, list(windows.indices), batch_size=batch
             )
         ]
         return np.concatenate(rows).astype(np.float32, copy=False), windows
+
+
+def rows_per_batch(frames: int, size: tuple[int, int] | None, batch_size: int) -> int:
+    """Windows per batch: ``batch_size`` at most, and no more than PIXELS_PER_BATCH."""
+    height, width = size or (224, 224)
+    return max(1, min(batch_size, PIXELS_PER_BATCH // (frames * height * width)))
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,7 @@ def generated_video(path: Path, minutes: float, size: tuple[int, int], fps: int 
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 32, (16, height, width, 3), dtype=np.uint8)
     ramp = (np.arange(width, dtype=np.uint16)[None, :, None] * 255 // width).astype(np.uint8)
-    partial = path.with_suffix(".part.mp4")
+    partial = path.with_suffix(f".{os.getpid()}.part.mp4")
     with av.open(str(partial), mode="w") as container:
         stream = container.add_stream("mpeg4", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"

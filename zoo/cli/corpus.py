@@ -47,7 +47,13 @@ POOLS = click.Choice(["avg", "max", "none"])
 @click.option("--stride", type=click.IntRange(min=1), help="Frames between rows (one window).")
 @click.option("--fps", type=FiniteFloat(min=0, min_open=True), help="Resample to (card's rate).")
 @click.option("--pad-last", is_flag=True, help="Add the tail as a padded window.")
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--batch-size",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Windows per forward at most; fewer when windows are long and large.",
+)
 @runtime_options
 @model_source_options
 @corpus_options

@@ -99,7 +99,7 @@ def features(
     store = Store.features(folder, identity)
     items = expand_inputs(inputs)
     task = FeatureTask(
-        source=ModelSource(_source(model, card), _predictor_options(options)),
+        source=ModelSource(_source(model, card), dict(options)),
         layer=layer,
         pool=pool,
         windows=window_options,
@@ -155,7 +155,7 @@ def predict(
     identity = _identity("predict", card, options, {"topk": topk, "threshold": threshold})
     store = Store.results(table, identity)
     task = PredictTask(
-        source=ModelSource(_source(model, card), _predictor_options(options)),
+        source=ModelSource(_source(model, card), dict(options)),
         topk=topk,
         threshold=threshold,
         batch_size=batch_size,
@@ -232,10 +232,6 @@ def _resolve(model: str | Card, options: dict[str, Any]) -> tuple[Card, Any]:
 
 def _source(model: str | Card, card: Card) -> str | Card:
     return model if isinstance(model, str) and model.startswith("hf-hub:") else card
-
-
-def _predictor_options(options: dict[str, Any]) -> dict[str, Any]:
-    return dict(options)
 
 
 def _identity(kind: str, card: Card, options: dict[str, Any], computed: dict[str, Any]) -> Identity:

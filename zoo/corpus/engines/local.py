@@ -1,15 +1,16 @@
 """The local engine: worker processes on this machine, each with its own predictor.
 
 Each worker process runs the whole per-input work (decode, pre-process, model, write),
-so while one worker decodes, another computes, and every core stays busy without a
-second copy of any frame crossing a process boundary. The rule, measured with
-``benchmarks/bench_corpus.py`` on this project's 2-core machine: **one worker per core,
-one PyTorch thread each** (``--workers`` defaults to the number of cores and the threads
-are the cores divided among the workers). Two single-threaded workers beat one worker
-with two threads: convolutions at small batch do not scale across threads (PyTorch's
-parallel regions wait on each other, badly so on a loaded machine), while two processes
-never wait on each other, and decoding overlaps computing for free. ``workers=1`` runs
-in this process, with every core's threads.
+so while one worker decodes, another computes, and no frame crosses a process boundary.
+The rule: **one worker per core, one PyTorch thread each** (``--workers`` defaults to the
+number of cores, and the threads are the cores divided among the workers): on this
+project's loaded 2-core machine, PyTorch's multi-threaded copies and convolutions waited
+on each other (a 2-thread ``torch.stack`` of crops ran 37x slower than a 1-thread one),
+which separate single-threaded processes avoid. What it is worth end to end is measured by
+``benchmarks/bench_corpus.py`` (``workers``, ``throughput``) and written in
+``docs/tasks/corpus.md``; each worker's start-up (importing torch, building the model) is
+paid once per job, so a job of a few inputs can be slower than a plain loop.
+``workers=1`` runs in this process, with every core's threads.
 
 Workers build their predictors one at a time (a file lock), so that the first one
 downloads the weights or exports the ONNX file into the zoo cache and the others find it

@@ -8,8 +8,9 @@ project's loaded 2-core machine, PyTorch's multi-threaded copies and convolution
 on each other (a 2-thread ``torch.stack`` of crops ran 37x slower than a 1-thread one),
 which separate single-threaded processes avoid. What it is worth end to end is measured by
 ``benchmarks/bench_corpus.py`` (``workers``, ``throughput``) and written in
-``docs/tasks/corpus.md``; each worker's start-up (importing torch, building the model) is
-paid once per job, so a job of a few inputs can be slower than a plain loop.
+``docs/tasks/corpus.md``: on 12 C3D clips, 1, 2 and 3 workers ran equally fast (each
+worker's start-up, importing torch and building the model, is paid once per job and ate
+the second core's gain), so the rule is kept for long jobs, not yet proven by them.
 ``workers=1`` runs in this process, with every core's threads.
 
 Workers build their predictors one at a time (a file lock), so that the first one

@@ -13,7 +13,7 @@ Importing zoo does not import torch; building a model does.
 from __future__ import annotations
 
 from os import PathLike
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.architecture import (
     Architecture,
@@ -21,6 +21,7 @@ from zoo.architecture import (
     ExportHints,
     FeatureHints,
     InferenceHints,
+    TimeReduction,
 )
 from zoo.cards import Card
 from zoo.errors import (
@@ -42,6 +43,8 @@ from zoo.registry import ZooPluginWarning, default_registry
 from zoo.version import __version__
 
 if TYPE_CHECKING:
+    from zoo.corpus import CorpusReport
+    from zoo.corpus import Inputs as CorpusInputs
     from zoo.exporters.report import ExportReport
     from zoo.inference import Predictor
 
@@ -59,6 +62,7 @@ __all__ = [
     "InferenceHints",
     "InputError",
     "InterpretError",
+    "TimeReduction",
     "UnknownNameError",
     "WeightsError",
     "ZooError",
@@ -68,9 +72,11 @@ __all__ = [
     "build",
     "card",
     "export",
+    "features",
     "hookimpl",
     "list_models",
     "load",
+    "predict",
     "predictor",
 ]
 
@@ -169,6 +175,7 @@ def predictor(
     calibrate: str | PathLike[str] | None = None,
     validate: str | PathLike[str] | None = None,
     accept_drop: bool = False,
+    max_frames: int | None = None,
 ) -> Predictor:
     """A predictor for model ``name``: files, images or frames in, typed results out.
 
@@ -181,7 +188,10 @@ def predictor(
     inputs and checked against float32 on ``validate=`` inputs, refused below the
     agreement threshold unless ``accept_drop``). ``device``: ``"auto"`` is CUDA, then
     MPS, then CPU. ``weights``/``layout``/``pretrained`` are those of :func:`load`;
-    ``onnx`` is a file ``zoo export`` wrote. See :mod:`zoo.inference`.
+    ``onnx`` is a file ``zoo export`` wrote.
+    ``max_frames`` is the longest clip a whole-video card (I3D) runs at once; a longer video
+    runs in windows whose per-time outputs are combined as the network combines them.
+    See :mod:`zoo.inference`.
     """
     from zoo.inference import predictor as build_predictor
 
@@ -200,4 +210,34 @@ def predictor(
         calibrate=calibrate,
         validate=validate,
         accept_drop=accept_drop,
+        max_frames=max_frames,
     )
+
+
+def features(
+    model: str | Card, inputs: CorpusInputs, output: str | PathLike[str], **options: Any
+) -> CorpusReport:
+    """Dense features of every input (files, folders, globs, manifests) into ``output``:
+    ``<key>.npy`` per input (float32, one row per window) and ``index.parquet``.
+
+    Resumable (a rerun computes only what is missing), one bad input never stops it, on
+    this machine's cores or a Ray cluster (``engine="ray"``). ``options`` are
+    :func:`zoo.corpus.features`'s (``layer``, ``window``, ``stride``, ``fps``, ...) and
+    :func:`predictor`'s.
+    """
+    from zoo.corpus import features as run
+
+    return run(model, inputs, output, **options)
+
+
+def predict(
+    model: str | Card, inputs: CorpusInputs, output: str | PathLike[str], **options: Any
+) -> CorpusReport:
+    """The prediction for every input (files, folders, globs, manifests) as one row of the
+    Parquet table ``output``; resumable, one bad input never stops it, local or on Ray.
+    ``options`` are :func:`zoo.corpus.predict`'s (``topk``, ``engine``, ...) and
+    :func:`predictor`'s. For a few inputs in memory, :func:`predictor` returns results.
+    """
+    from zoo.corpus import predict as run
+
+    return run(model, inputs, output, **options)

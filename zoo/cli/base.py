@@ -57,7 +57,7 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _missing_package(error: ModuleNotFoundError) -> str:
-    """Export, video decoding, detection and interpretation need optional packages."""
+    """Export, video decoding, detection, interpretation and corpus jobs need optional packages."""
     package = (error.name or str(error)).partition(".")[0]
     extras = ",".join(extras_providing(package)) or "all"
     return (

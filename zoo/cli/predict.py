@@ -25,6 +25,7 @@ from zoo.cli.base import (
     model_source_options,
     weights_arguments,
 )
+from zoo.cli.jobs import corpus_options, finish, job_arguments
 
 if TYPE_CHECKING:
     from zoo.inference import Predictor, Result
@@ -126,6 +127,11 @@ def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: A
     help="Detectors: the lowest score kept.",
 )
 @click.option("--clips", type=click.IntRange(min=1), help="Clips (frames, frame-wise) averaged.")
+@click.option(
+    "--max-frames",
+    type=click.IntRange(min=1),
+    help="Longest whole-video clip run at once (192); longer ones run in windows.",
+)
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
 @runtime_options
 @model_source_options
@@ -133,9 +139,11 @@ def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: A
 @click.option(
     "-o",
     "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for written outputs (forecast GIFs).",
+    type=click.Path(path_type=Path),
+    help="Folder for written outputs (forecast GIFs); or a results table (.parquet): one row "
+    "per input, resumable, INPUTS may be folders, globs and manifests.",
 )
+@corpus_options
 @click.option(
     "--show-input",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -150,6 +158,7 @@ def predict(
     topk: int,
     threshold: float,
     clips: int | None,
+    max_frames: int | None,
     batch_size: int,
     runtime: dict[str, Any],
     weights: str | None,
@@ -158,13 +167,41 @@ def predict(
     as_json: bool,
     output: Path | None,
     show_input: Path | None,
+    **corpus: Any,
 ) -> None:
-    """Run model NAME on INPUTS (images or videos) and print labels, boxes or forecasts."""
+    """Run model NAME on INPUTS (images or videos) and print labels, boxes or forecasts.
+
+    With -o results.parquet the inputs run as a corpus job (see `zoo features`): one row per
+    input in the table, a rerun computes only what is missing, bad inputs are listed.
+    """
     from tqdm import tqdm
 
     from zoo.errors import InputError
 
-    predictor = build(name, runtime, weights_arguments(weights, layout, random_init), clips=clips)
+    source = weights_arguments(weights, layout, random_init)
+    extra: dict[str, Any] = {"clips": clips, "max_frames": max_frames}
+    if output is not None and output.suffix.lower() == ".parquet":
+        if show_input is not None or as_json:
+            raise click.UsageError("--show-input and --json print per input; -o writes a table")
+        from zoo.corpus import predict as run
+
+        report = run(
+            name,
+            inputs,
+            output,
+            topk=topk,
+            threshold=threshold,
+            batch_size=batch_size,
+            progress=sys.stderr.isatty(),
+            **job_arguments(corpus),
+            **runtime,
+            **source,
+            **extra,
+        )
+        finish(context, report, as_json=False)
+        return
+    _refuse_corpus_options(corpus, output)
+    predictor = build(name, runtime, source, **extra)
     if show_input is not None:
         _show_inputs(predictor, inputs, show_input)
     outcomes = predictor.stream(inputs, topk=topk, threshold=threshold, batch_size=batch_size)
@@ -184,6 +221,21 @@ def predict(
     if failed:
         click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
         context.exit(1)
+
+
+def _refuse_corpus_options(corpus: dict[str, Any], output: Path | None) -> None:
+    """Corpus options mean nothing without a results table; -o must then be a folder."""
+    given = [
+        f"--{key.replace('_', '-')}"
+        for key, value in corpus.items()
+        if value not in (None, False, "local")
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} apply to a results table: -o results.parquet")
+    if output is not None and output.exists() and not output.is_dir():
+        raise click.UsageError(
+            f"-o {output} is a file; give a folder (for forecast GIFs) or a .parquet table"
+        )
 
 
 def _show_inputs(predictor: Predictor, inputs: tuple[str, ...], path: Path) -> None:

@@ -9,6 +9,7 @@ so both backends take the same inputs and give the same results.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,11 @@ class TorchBackend:
         self.forward = torch.compile(self.module) if compile else self.module
 
     def __call__(self, inputs: dict[str, Tensor]) -> Any:
+        return self.call(lambda _, *tensors: self.forward(*tensors), inputs)
+
+    def call(self, function: Callable[..., Any], inputs: dict[str, Tensor]) -> Any:
+        """``function(module, *inputs)`` as the forward runs: on the device, in the memory
+        format, under autocast and inference mode (a plugin's pooled or per-time features)."""
         tensors = [self._place(inputs[name]) for name in self.input_names]
         autocast = (
             torch.autocast(self.device.type, dtype=self.autocast)
@@ -87,7 +93,7 @@ class TorchBackend:
             else nullcontext()
         )
         with torch.inference_mode(), autocast:
-            return self.forward(*tensors)
+            return function(self.module, *tensors)
 
     def _place(self, tensor: Tensor) -> Tensor:
         """To the device (pinned and non-blocking on CUDA), in the model's memory format."""

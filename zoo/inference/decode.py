@@ -21,16 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.errors import InputError
+from zoo.media import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from PIL import Image
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".webm", ".mkv", ".gif", ".mpg", ".mpeg", ".ogv", ".flv"}
-)
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
-)
 CHANNELS = (1, 3, 4)
 EXPECTED = "an image (jpg, png, ...) or a video (mp4, avi, webm, gif, ...)"
 
@@ -63,6 +58,19 @@ class Media:
             raise InputError(self.source, "has neither decoded frames nor a file to decode")
         return decode_frames(self.path, indices, self.source)
 
+    def stream(self, wanted: np.ndarray) -> Iterator[np.ndarray]:
+        """The frames at ``wanted`` (sorted, unique) one by one, in order, decoding once.
+
+        Only the frame being handed over exists in memory at full resolution, so a caller
+        that shrinks each frame as it comes holds a long video at the size it keeps.
+        """
+        if self.frames is not None:
+            yield from (self.frames[index] for index in wanted)
+        elif self.path is None:
+            raise InputError(self.source, "has neither decoded frames nor a file to decode")
+        else:
+            yield from iter_frames(self.path, wanted, self.source)
+
     def describe(self) -> str:
         if self.still:
             return f"a still image of {self.size[1]}x{self.size[0]} pixels"
@@ -83,7 +91,10 @@ def in_memory(frames: np.ndarray, source: str, still: bool, **timing: Any) -> Me
 
 
 def as_media(item: Any) -> Media:
-    """Any input the predictor accepts: a path, a PIL image, or a uint8 array or tensor."""
+    """Any input the predictor accepts: a path, a PIL image, or a uint8 array or tensor
+    (or media already opened)."""
+    if isinstance(item, Media):
+        return item
     if isinstance(item, str | PathLike):
         return read_media(Path(item))
     if type(item).__module__.startswith("PIL."):
@@ -157,24 +168,35 @@ def read_video(path: Path) -> Media:
 def decode_frames(path: Path, indices: np.ndarray, source: str) -> np.ndarray:
     """The frames at ``indices`` (presentation order) of a video, decoding it once."""
     wanted = np.unique(indices)
-    kept: list[np.ndarray] = []
+    kept = list(iter_frames(path, wanted, source))
+    return np.stack(kept)[np.searchsorted(wanted, indices)]
+
+
+def iter_frames(path: Path, wanted: np.ndarray, source: str) -> Iterator[np.ndarray]:
+    """The frames at ``wanted`` (sorted, unique presentation-order indices), one at a time.
+
+    The video is decoded once from its start; frames not wanted are decoded (a codec
+    cannot skip them) but never converted to RGB arrays.
+    """
+    if not len(wanted):
+        return
+    given = 0
     decoded = 0
     with _decoding(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            if decoded == wanted[len(kept)]:
-                kept.append(frame.to_ndarray(format="rgb24"))
+            if decoded == wanted[given]:
+                yield frame.to_ndarray(format="rgb24")
+                given += 1
             decoded += 1
-            if len(kept) == len(wanted):
-                break
-    if len(kept) < len(wanted):
-        raise InputError(
-            source,
-            f"stops after {decoded} decodable frames, but its container lists more "
-            f"(frame {int(wanted[len(kept)])} was needed): the file is damaged",
-        )
-    return np.stack(kept)[np.searchsorted(wanted, indices)]
+            if given == len(wanted):
+                return
+    raise InputError(
+        source,
+        f"stops after {decoded} decodable frames, but its container lists more "
+        f"(frame {int(wanted[given])} was needed): the file is damaged",
+    )
 
 
 @contextmanager

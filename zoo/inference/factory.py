@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from zoo.architecture import InferenceHints
 from zoo.cards import Card
 from zoo.errors import ExportError, RuntimeCompileError, ZooError, ZooWarning, one_line
+from zoo.inference.longvideo import MAX_FRAMES
 from zoo.inference.precision import Precision, check_precision, require_bf16_cpu
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
@@ -60,6 +61,7 @@ def predictor(
     calibrate: str | PathLike[str] | None = None,
     validate: str | PathLike[str] | None = None,
     accept_drop: bool = False,
+    max_frames: int | None = None,
     registry: Registry | None = None,
 ) -> Predictor:
     """A :class:`Predictor` for model ``name`` (name, alias, ``plugin:name`` or ``hf-hub:``).
@@ -74,6 +76,9 @@ def predictor(
     CUDA, then MPS, then CPU. ``weights``/``layout``/``pretrained`` are :func:`zoo.load`'s;
     ``onnx`` is a file ``zoo export`` wrote. ``clips`` overrides how many clips (or, for an
     image classifier on a video, frames) are averaged.
+    ``max_frames`` is the longest clip a ``whole``-protocol card runs at once (default
+    :data:`~zoo.inference.longvideo.MAX_FRAMES`); a longer video runs in windows combined as
+    the network combines time (its plugin's ``InferenceHints.time_reduction``).
     """
     from zoo.inference.backends import pick_device
 
@@ -82,6 +87,8 @@ def predictor(
     architecture = registry.architecture(card.architecture)
     if clips is not None and clips < 1:
         raise ZooError(f"clips must be at least 1, found {clips}")
+    if max_frames is not None and max_frames < 1:
+        raise ZooError(f"max_frames must be at least 1, found {max_frames}")
     chosen_precision = check_precision(precision)
     if chosen_precision != "int8" and (calibrate is not None or validate is not None):
         raise ZooError("calibrate= and validate= are inputs for precision int8; none was asked")
@@ -108,20 +115,25 @@ def predictor(
         registry,
     )
     runner = _onnx_runner(request, chosen, explicit=backend is not None)
+
+    def torch_runner() -> Any:
+        model = _model(name, card, weights, layout, pretrained, registry)
+        return _torch(
+            model, card, architecture.inference, place, request.precision, memory_format, compile
+        )
+
     if runner is None:
         if onnx is not None:
             raise ZooError(f"onnx= names a file for an ONNX backend ({', '.join(ONNX_BACKENDS)})")
-        model = _model(name, card, weights, layout, pretrained, registry)
-        runner = _torch(
-            model,
-            card,
-            architecture.inference,
-            place,
-            request.precision,
-            memory_format,
-            compile,
-        )
-    return Predictor(card, architecture, runner, clips=clips)
+        runner = torch_runner()
+    return Predictor(
+        card,
+        architecture,
+        runner,
+        clips=clips,
+        max_frames=max_frames or MAX_FRAMES,
+        torch_backend=torch_runner,
+    )
 
 
 def _export_extra_installed(card: Card, backend: str) -> bool:

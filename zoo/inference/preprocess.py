@@ -9,7 +9,9 @@ script per model.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -21,15 +23,31 @@ from zoo.errors import InputError, ZooError
 from zoo.inference import sampling
 from zoo.inference.decode import Media
 from zoo.inference.transforms import (
+    RESIZE_CHUNK,
     Geometry,
     Normalization,
     crop,
+    frame_pixels,
     gather_rows,
     plan_geometry,
-    resized_pixels,
-    to_channels,
     to_layout,
 )
+
+T = TypeVar("T")
+#: Decoded uint8 frames ``(T, H, W, 3)`` -> each input's pixels ``(T, C, h, w)``.
+FrameTransform = Callable[[Tensor], dict[str, Tensor]]
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @dataclass
@@ -91,21 +109,74 @@ class Preprocessor:
     def __call__(self, media: Media, *, normalize: bool = True) -> Prepared:
         windows, note = self._windows(media)
         unique, positions = np.unique(windows, return_inverse=True)
-        positions = positions.reshape(windows.shape)
-        frames = torch.from_numpy(media.read(unique))
-        inputs, geometries = {}, []
+        geometries = self.geometries(media)
+        pixels = self._decoded(media, unique, geometries)
+        return self.assemble(
+            media,
+            pixels,
+            positions.reshape(windows.shape),
+            geometries,
+            normalize=normalize,
+            note=note,
+            frames_used=len(unique),
+        )
+
+    def geometries(self, media: Media) -> dict[str, Geometry]:
+        """Each input's resize and crop for frames of this media's size."""
+        return {
+            spec.name: plan_geometry(spec, *media.size, source=media.source) for spec in self.specs
+        }
+
+    def frame_transform(self, geometries: dict[str, Geometry]) -> FrameTransform:
+        """uint8 frames ``(T, H, W, 3)`` -> each input's pixels ``(T, C, h, w)``, as kept.
+
+        A computed input (optical flow) keeps whole resized frames, cropped after the
+        computation; every other input keeps only its crop.
+        """
+
+        def transform(frames: Tensor) -> dict[str, Tensor]:
+            return {
+                spec.name: frame_pixels(
+                    frames, spec, geometries[spec.name], cropped=spec.name not in self.derived
+                )
+                for spec in self.specs
+            }
+
+        return transform
+
+    def _decoded(
+        self, media: Media, unique: np.ndarray, geometries: dict[str, Geometry]
+    ) -> dict[str, Tensor]:
+        """The frames at ``unique`` as each input's pixels, decoded and shrunk a chunk at a time."""
+        transform = self.frame_transform(geometries)
+        parts: dict[str, list[Tensor]] = {spec.name: [] for spec in self.specs}
+        for chunk in chunked(media.stream(unique), RESIZE_CHUNK):
+            for name, pixels in transform(torch.from_numpy(np.stack(chunk))).items():
+                parts[name].append(pixels)
+        return {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+    def assemble(
+        self,
+        media: Media,
+        pixels: dict[str, Tensor],
+        positions: np.ndarray,
+        geometries: dict[str, Geometry],
+        *,
+        normalize: bool = True,
+        note: str = "",
+        frames_used: int | None = None,
+    ) -> Prepared:
+        """Rows ``positions`` ``(rows, length)`` of each input's pixels -> the model's inputs."""
+        inputs = {}
         for spec in self.specs:
-            geometry = plan_geometry(spec, *media.size, source=media.source)
-            pixels = self._pixels(spec, frames, positions, geometry)
-            normalization = self.normalizations[spec.name]
-            inputs[spec.name] = normalization(pixels) if normalize else pixels
-            geometries.append(geometry)
+            rows = self._rows(spec, pixels[spec.name], positions, geometries[spec.name])
+            inputs[spec.name] = self.normalizations[spec.name](rows) if normalize else rows
         return Prepared(
             source=media.source,
             inputs=inputs,
-            geometry=geometries[0],
-            rows=len(windows),
-            frames_used=len(unique),
+            geometry=geometries[self.specs[0].name],
+            rows=len(positions),
+            frames_used=len(np.unique(positions)) if frames_used is None else frames_used,
             framewise=not self.video and not media.still,
             note=note,
             normalized=normalize,
@@ -116,7 +187,7 @@ class Preprocessor:
         spec = self.specs[0]
         if self.video:
             if media.still:
-                raise InputError(media.source, self._wants_video())
+                raise InputError(media.source, self.wants_video())
             kept = sampling.resample(media, spec.fps)
             windows = sampling.plan_clips(
                 len(kept),
@@ -140,7 +211,7 @@ class Preprocessor:
             "and their softmax probabilities were averaged over time"
         )
 
-    def _wants_video(self) -> str:
+    def wants_video(self) -> str:
         spec = self.specs[0]
         rate = f" at {spec.fps:g} fps" if spec.fps else ""
         return (
@@ -164,15 +235,13 @@ class Preprocessor:
             "softmax probabilities averaged over the clips"
         )
 
-    def _pixels(
-        self, spec: InputSpec, frames: Tensor, positions: np.ndarray, geometry: Geometry
+    def _rows(
+        self, spec: InputSpec, pixels: Tensor, positions: np.ndarray, geometry: Geometry
     ) -> Tensor:
         """Pixels in [0, 1] of one input, in its layout: ``(rows, ...)``."""
         if spec.name in self.derived:
-            resized = resized_pixels(frames, spec, geometry.resized)
-            rows = self._derived(self.derived[spec.name], spec, resized, positions, geometry)
+            rows = self._derived(self.derived[spec.name], spec, pixels, positions, geometry)
         else:
-            pixels = to_channels(resized_pixels(frames, spec, geometry.resized, geometry), spec)
             index = torch.from_numpy(positions[:, self.lag :] if self.video else positions)
             rows = gather_rows(pixels, index)
             if not self.video:

@@ -46,7 +46,7 @@ class EmbeddingReport(Result):
 
 def media_files(inputs: Iterable[str | PathLike[str]]) -> list[tuple[Path, str]]:
     """Files and the folders' images and videos (sorted), each with its folder's name."""
-    from zoo.inference.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from zoo.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     known = IMAGE_SUFFIXES | VIDEO_SUFFIXES
     found: list[tuple[Path, str]] = []

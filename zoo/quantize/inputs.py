@@ -21,7 +21,7 @@ from typing import Any
 from zoo.architecture import Architecture
 from zoo.cards import Card
 from zoo.errors import InputError, QuantizationError
-from zoo.inference.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from zoo.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 HOLD_OUT_EVERY = 5
 MANIFEST_SUFFIXES = (".txt", ".csv", ".jsonl")

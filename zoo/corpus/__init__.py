@@ -38,12 +38,14 @@ __all__ = [
 ]
 
 Inputs = str | PathLike[str] | Iterable[str | PathLike[str]]
-#: Predictor options that choose where and how fast a model runs, not what it computes:
-#: they may change between runs into one folder.
+#: Predictor options that choose where and how fast a model runs, or how a reduced
+#: precision is vetted, not what it computes: they may change between runs into one folder.
 PLACEMENT = frozenset(
     {"device", "backend", "onnx", "memory_format", "compile", "weights", "layout", "pretrained"}
-    | {"max_frames"}
+    | {"max_frames", "validate", "accept_drop"}
 )
+#: Option values that mean what leaving the option out means.
+DEFAULTS = {"precision": "fp32"}
 
 
 def features(
@@ -239,7 +241,9 @@ def _identity(kind: str, card: Card, options: dict[str, Any], computed: dict[str
         options.get("weights"), options.get("layout"), options.get("pretrained", True)
     )
     chosen = {
-        key: value for key, value in options.items() if key not in PLACEMENT and value is not None
+        key: value
+        for key, value in options.items()
+        if key not in PLACEMENT and value is not None and DEFAULTS.get(key) != value
     }
     return Identity(
         kind=kind,

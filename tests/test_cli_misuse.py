@@ -84,7 +84,7 @@ CASES = [
     case(
         "convert-into-users-folder",
         "convert convlstm-moving-digits --checkpoint convlstm.safetensors -o mine",
-        "not a previous zoo output",
+        "README.md exists and zoo did not write it",
     ),
     case(
         "convert-onto-a-file",

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import sys
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -95,8 +96,9 @@ class Registry:
         self.disabled = disabled or {}
         self._architectures: dict[str, list[Entry]] = defaultdict(list)
         self._cards: dict[str, list[Entry]] = defaultdict(list)
-        self._collect_architectures()
-        self._collect_cards()
+        with plugin_output_to_stderr():
+            self._collect_architectures()
+            self._collect_cards()
         self._check_collisions()
         self._warn()
 
@@ -126,7 +128,8 @@ class Registry:
                 disabled[point.name] = point
                 continue
             try:
-                plugin = point.load()
+                with plugin_output_to_stderr():
+                    plugin = point.load()
             except KeyboardInterrupt:
                 raise
             except BaseException as error:  # any failure, sys.exit() included; only Ctrl-C stops
@@ -305,6 +308,18 @@ class Registry:
         return sorted({entry.plugin for entry in table.get(name, [])})
 
 
+@contextmanager
+def plugin_output_to_stderr() -> Iterator[None]:
+    """What a plugin prints while it is imported or its hooks run goes to stderr.
+
+    Discovery runs before every command's output, so a plugin's ``print`` on stdout
+    would corrupt ``zoo list --json`` and every other machine-readable answer.
+    """
+    sys.stdout.flush()
+    with redirect_stdout(sys.stderr):
+        yield
+
+
 def _check_filter(kind: str, value: str | None, known: set[str]) -> None:
     if value is not None and value not in known:
         raise UnknownNameError(
@@ -324,7 +339,8 @@ def _checked_name(name: Any, kind: str) -> str:
 def _names_provided(point: EntryPoint, hook: str) -> set[str]:
     """Names a disabled plugin's hook would register; empty when anything in it fails."""
     try:
-        items = list(getattr(point.load(), hook)() or ())
+        with plugin_output_to_stderr():
+            items = list(getattr(point.load(), hook)() or ())
     except (Exception, SystemExit):  # a disabled plugin may be disabled because it is broken
         return set()
     names: set[str] = set()

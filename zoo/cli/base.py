@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from zoo.errors import ZooError, ZooPluginWarning, ZooWarning, one_line
+from zoo.output import FORCE_MEANING
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -109,6 +110,11 @@ class FiniteFloat(click.FloatRange):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
 
+
+force_option = click.option(
+    "--force", is_flag=True, help=f"{FORCE_MEANING[0].upper()}{FORCE_MEANING[1:]}."
+)
+"""``--force``, one meaning for every command that writes (:mod:`zoo.output`)."""
 
 device_option = click.option(
     "--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps"

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from zoo.cli.base import fails_cleanly, main, megabytes, model_source_options, weights_arguments
+from zoo.cli.base import (
+    fails_cleanly,
+    force_option,
+    main,
+    megabytes,
+    model_source_options,
+    weights_arguments,
+)
 from zoo.exporters.report import ExportReport, TensorInfo
 
 
@@ -46,7 +53,7 @@ from zoo.exporters.report import ExportReport, TensorInfo
 @click.option("--static", is_flag=True, help="No dynamic axes: every size fixed at the example's.")
 @click.option("--fp16", is_flag=True, help="Float16 graph with float32 inputs and outputs.")
 @click.option("--no-check", "no_check", is_flag=True, help="Skip onnx.checker and onnxruntime.")
-@click.option("--force", is_flag=True, help="Replace an existing, non-empty output folder.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @fails_cleanly
 def export(

@@ -18,6 +18,7 @@ from zoo.cli.base import (
     FiniteFloat,
     device_option,
     fails_cleanly,
+    force_option,
     main,
     model_source_options,
     weights_arguments,
@@ -71,7 +72,7 @@ def sizes(text: str | None, what: str) -> tuple[int, ...] | None:
 @device_option
 @model_source_options
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR, help="Folder for the pictures.")
-@click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="The explanation as JSON.")
 @fails_cleanly
 def explain(
@@ -146,7 +147,7 @@ def _explanation_lines(result: Any) -> list[str]:
 @device_option
 @model_source_options
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR, help="Folder for the pictures.")
-@click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="The attack's result as JSON.")
 @fails_cleanly
 def attack(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from zoo.cli.base import (
     device_option,
     echo_table,
     fails_cleanly,
+    force_option,
     main,
     model_source_options,
     weights_arguments,
@@ -81,6 +83,7 @@ def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: A
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for written outputs (forecast GIFs).",
 )
+@force_option
 @click.option(
     "--show-input",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -107,12 +110,11 @@ def predict(
     random_init: bool,
     as_json: bool,
     output: Path | None,
+    force: bool,
     show_input: Path | None,
 ) -> None:
     """Run model NAME on INPUTS (images or videos) and print labels, boxes or forecasts."""
-    from tqdm import tqdm
-
-    from zoo.errors import InputError
+    from zoo.output import output_folder
 
     runtime = {
         "device": device,
@@ -123,25 +125,49 @@ def predict(
         "compile": compile_,
     }
     predictor = build(name, runtime, weights_arguments(weights, layout, random_init), clips=clips)
-    if show_input is not None:
-        _show_inputs(predictor, inputs, show_input)
-    outcomes = predictor.stream(inputs, topk=topk, threshold=threshold, batch_size=batch_size)
-    written: set[Path] = set()
+    gifs = _forecast_files(inputs) if output is not None and _forecasts(predictor) else []
+    with output_folder(output, gifs, force=force) if gifs else nullcontext():
+        if show_input is not None:
+            _show_inputs(predictor, inputs, show_input)
+        failed = _predict_all(
+            predictor,
+            inputs,
+            [output / name for name in gifs],
+            as_json=as_json,
+            options={"topk": topk, "threshold": threshold, "batch_size": batch_size},
+        )
+    if failed:
+        click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
+        context.exit(1)
+
+
+def _predict_all(
+    predictor: Predictor,
+    inputs: tuple[str, ...],
+    gifs: list[Path],
+    *,
+    as_json: bool,
+    options: dict[str, Any],
+) -> int:
+    """Print each input's result (writing its forecast GIF, if any); return the failures."""
+    from tqdm import tqdm
+
+    from zoo.errors import InputError
+
+    outcomes = predictor.stream(inputs, **options)
     failed = 0
     bar = tqdm(total=len(inputs), unit="input", file=sys.stderr, disable=not sys.stderr.isatty())
     with bar:
-        for outcome in outcomes:
+        for number, outcome in enumerate(outcomes):
             bar.update()
             if isinstance(outcome, InputError):
                 failed += 1
                 bar.write(f"error: {outcome}", file=sys.stderr)
                 continue
-            if output is not None and hasattr(outcome, "write_gif"):
-                outcome = outcome.write_gif(_forecast_path(output, outcome.input, written))
+            if gifs:
+                outcome = outcome.write_gif(gifs[number])
             _print_result(outcome, as_json, bar)
-    if failed:
-        click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
-        context.exit(1)
+    return failed
 
 
 def _show_inputs(predictor: Predictor, inputs: tuple[str, ...], path: Path) -> None:
@@ -158,15 +184,21 @@ def _show_inputs(predictor: Predictor, inputs: tuple[str, ...], path: Path) -> N
             click.echo(f"wrote {picture} (model input of {item})", err=True)
 
 
-def _forecast_path(folder: Path, source: str, written: set[Path]) -> Path:
-    stem = Path(source).stem
-    target = folder / f"{stem}.forecast.gif"
-    number = 1
-    while target in written:
-        number += 1
-        target = folder / f"{stem}-{number}.forecast.gif"
-    written.add(target)
-    return target
+def _forecasts(predictor: Predictor) -> bool:
+    return predictor.card.task == "video-forecasting"
+
+
+def _forecast_files(inputs: tuple[str, ...]) -> list[str]:
+    """``<stem>.forecast.gif`` per input, in order; a repeated stem gets ``-2``, ``-3``, ..."""
+    names: list[str] = []
+    for source in inputs:
+        stem = Path(source).stem
+        name, number = f"{stem}.forecast.gif", 1
+        while name in names:
+            number += 1
+            name = f"{stem}-{number}.forecast.gif"
+        names.append(name)
+    return names
 
 
 def _print_result(result: Result, as_json: bool, bar: Any) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from zoo.cli.base import echo_table, fails_cleanly, main, megabytes
+from zoo.cli.base import echo_table, fails_cleanly, force_option, main, megabytes
 from zoo.registry import default_registry
 
 
@@ -92,9 +92,7 @@ def cache(names: tuple[str, ...], clear: bool, as_json: bool) -> None:
 )
 @click.option("--layout", help="Key layout of the checkpoints (default: the card's).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--force", is_flag=True, help="Write into a non-empty folder that is not a zoo output."
-)
+@force_option
 @fails_cleanly
 def convert(
     name: str, checkpoints: tuple[Path, ...], layout: str | None, output: Path, force: bool

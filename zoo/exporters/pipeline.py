@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 from zoo import weights as weight_store
 from zoo.architecture import ExportHints
 from zoo.cards import Card
-from zoo.errors import ExportCheckError, ExportError, WeightsError
+from zoo.errors import ExportCheckError, ExportError, OutputError, WeightsError
 from zoo.exporters import checks, triton
 from zoo.exporters.onnx import describe, export_graph, random_inputs, tensor_infos, to_float16
 from zoo.exporters.plan import ExportPlan, plan_export
 from zoo.exporters.report import Check, ExportReport, Format
-from zoo.exporters.staging import staged_folder
 from zoo.loading import HF_HUB_PREFIX, load
+from zoo.output import staged_folder
 from zoo.registry import Registry, current_registry
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def export(
     target = output_dir / card.name if format == "triton" else output_dir
     tolerance = hints.fp16_tolerance if fp16 else hints.tolerance
     with (
-        staged_folder(target, force=force) as folder,
+        _staged(target, _planned_files(card, format), force) as folder,
         _collected_warnings() as caught,
         _progress(card.name, fp16, check) as step,
     ):
@@ -117,6 +117,24 @@ def export(
         (folder / CARD_FILE).write_text(card.to_yaml(), encoding="utf-8")
         (folder / REPORT_FILE).write_text(report.model_dump_json(indent=2), encoding="utf-8")
     return report
+
+
+def _planned_files(card: Card, format: Format) -> list[str]:
+    """What an export of ``card`` writes into its folder, known before any work."""
+    if format == "triton":
+        model = triton.model_file(Path()).as_posix()
+        return [model, CARD_FILE, REPORT_FILE, *triton.config_files(card)]
+    return [MODEL_FILE, CARD_FILE, REPORT_FILE]
+
+
+@contextmanager
+def _staged(target: Path, files: list[str], force: bool) -> Iterator[Path]:
+    """zoo's output rule (:func:`zoo.output.staged_folder`), its refusals as ExportErrors."""
+    try:
+        with staged_folder(target, files, force=force) as folder:
+            yield folder
+    except OutputError as error:
+        raise ExportError(str(error)) from None
 
 
 def _write_graph(

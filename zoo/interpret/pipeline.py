@@ -3,8 +3,8 @@
 This is what ``zoo explain`` and ``zoo attack`` call, and it is usable from Python alone:
 :func:`explain_file` and :func:`attack_file` from a name and a path, or :func:`explain`
 and :func:`attack` on a :class:`~zoo.interpret.subject.Subject` already opened. Each
-writes into an output folder that must be new, empty or a previous output of the same
-kind (``force`` writes beside other files), with its result as JSON beside the pictures.
+writes into an output folder by :mod:`zoo.output`'s rule (new, empty or zoo's own;
+``force`` writes beside a user's files), with its result as JSON beside the pictures.
 """
 
 from __future__ import annotations
@@ -29,13 +29,21 @@ from zoo.output import check_folder, output_folder, write_text_atomic
 GREY = 0.5
 SHEET_COLUMNS = 8  # at most; a short clip is laid out in two lines
 EXPLANATION = "explanation.json"
-EXPLANATION_FILES = {EXPLANATION} | {
-    f"{method}{ending}"
-    for method in ("gradcam", "occlusion")
-    for ending in (".png", ".gif", "-frames.png", ".npy")
-}
 ATTACK = "attack.json"
-ATTACK_FILES = {ATTACK, "attack.png", "adversarial.png", "adversarial.gif", "adversarial.npy"}
+
+
+def explanation_files(method: str, clip: bool | None = None) -> list[str]:
+    """What an explanation writes: for an image, a clip, or (None) either of them."""
+    image = [f"{method}.png"] if clip is not True else []
+    video = [f"{method}.gif", f"{method}-frames.png"] if clip is not False else []
+    return [*image, *video, f"{method}.npy", EXPLANATION]
+
+
+def attack_files(clip: bool | None = None) -> list[str]:
+    """What an attack writes: for an image, a clip, or (None) either of them."""
+    image = ["adversarial.png"] if clip is not True else []
+    video = ["adversarial.gif"] if clip is not False else []
+    return ["attack.png", *image, *video, "adversarial.npy", ATTACK]
 
 
 def explain_file(
@@ -54,7 +62,7 @@ def explain_file(
 
     The request and the output folder are checked before the model is built.
     """
-    check_folder(output, EXPLANATION_FILES, EXPLANATION, force=force)
+    check_folder(output, explanation_files(options.get("method", "gradcam")), force=force)
     subject = open_subject(
         name,
         source,
@@ -81,7 +89,7 @@ def attack_file(
     **options: Any,
 ) -> AttackReport:
     """:func:`attack` of model NAME on the file ``source``; ``options`` are attack's."""
-    check_folder(output, ATTACK_FILES, ATTACK, force=force)
+    check_folder(output, attack_files(), force=force)
     subject = open_subject(
         name,
         source,
@@ -142,7 +150,8 @@ def explain(
         heat = maps[0] if isinstance(maps, tuple) else maps
         settings = {"window": list(window), "stride": list(stride), "baseline": baseline}
     heat = heat[0].float().cpu()
-    with output_folder(output, EXPLANATION_FILES, EXPLANATION, force=force) as folder:
+    files = explanation_files(method, clip="T" in subject.layout)
+    with output_folder(output, files, force=force) as folder:
         result = Explanation(
             model=subject.card.name,
             input=subject.source,
@@ -216,7 +225,7 @@ def attack(
         result = pgd(
             subject.model, pixels, index, eps, steps=steps, step_size=step_size, labels=labels
         )
-    with output_folder(output, ATTACK_FILES, ATTACK, force=force) as folder:
+    with output_folder(output, attack_files("T" in subject.layout), force=force) as folder:
         report = AttackReport(
             model=subject.card.name,
             input=subject.source,

@@ -126,7 +126,7 @@ def zoo_cache() -> Path:
 
 
 def test_autocast_is_refused_for_onnxruntime():
-    with pytest.raises(ZooError, match="dtype bfloat16 is PyTorch's autocast"):
+    with pytest.raises(ZooError, match="dtype= sets how PyTorch runs the model; onnxruntime runs"):
         zoo.predictor(
             small_card("c3d-sports1m"), pretrained=False, backend="onnxruntime", dtype="bfloat16"
         )

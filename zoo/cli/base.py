@@ -37,7 +37,7 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except ZooError as error:
-            raise click.ClickException(one_line(str(error))) from None
+            raise click.ClickException(one_line(error.for_command_line())) from None
         except ModuleNotFoundError as error:
             raise click.ClickException(_missing_package(error)) from None
 

@@ -8,11 +8,12 @@ rename the folder into place. Nothing here knows an architecture by name.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from importlib.metadata import version
 from os import PathLike
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 from zoo import weights as weight_store
 from zoo.architecture import ExportHints
 from zoo.cards import Card
-from zoo.errors import ExportCheckError, ExportError, OutputError, WeightsError
+from zoo.errors import ExportCheckError, ExportError, OptionError, OutputError, WeightsError
 from zoo.exporters import checks, triton
 from zoo.exporters.onnx import describe, export_graph, random_inputs, tensor_infos, to_float16
 from zoo.exporters.plan import ExportPlan, plan_export
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.yaml"
 REPORT_FILE = "export.json"
+#: The oldest opset torch's exporters write (its legacy exporter's minimum).
+MIN_OPSET = 7
 
 
 def export(
@@ -62,6 +65,7 @@ def export(
         raise ExportError(f"unknown export format {format!r}; expected 'onnx' or 'triton'")
     if layout is not None and weights is None:
         raise ExportError(f"layout {layout!r} describes a weights file; none was given")
+    _check_opset(opset)
     registry = registry or current_registry()
     card = _card(name_or_card, registry)
     architecture = registry.architecture(card.architecture)
@@ -72,13 +76,13 @@ def export(
     tolerance = hints.fp16_tolerance if fp16 else hints.tolerance
     with (
         _staged(target, _planned_files(card, format), force) as folder,
+        _progress(card.name, fp16, check) as step,  # on the terminal's stderr, taken first
         _collected_warnings() as caught,
-        _progress(card.name, fp16, check) as step,
     ):
         step("build")
         model = _model(name_or_card, card, pretrained, weights, layout, registry)
         model_path = triton.model_file(folder) if format == "triton" else folder / MODEL_FILE
-        proto = _write_graph(model, card, hints, plan, model_path, opset or hints.opset, fp16, step)
+        proto = _write_graph(model, card, hints, plan, model_path, opset, fp16, step)
         results = _check_graph(model_path, model, plan, tolerance, hints, step) if check else []
         step("write")
         inputs, outputs = tensor_infos(proto.graph.input), tensor_infos(proto.graph.output)
@@ -143,7 +147,7 @@ def _write_graph(
     hints: ExportHints,
     plan: ExportPlan,
     path: Path,
-    opset: int,
+    opset: int | None,
     fp16: bool,
     step: Callable[[str], None],
 ) -> onnx.ModelProto:
@@ -153,7 +157,8 @@ def _write_graph(
     example = random_inputs(plan, check=False, seed=checks.EXPORT_SEED)
     checks.eager_outputs(model, example)  # a clear error for inputs the model refuses
     step(f"export ({hints.exporter})")
-    proto = export_graph(model, example, plan, hints, opset)
+    proto = export_graph(model, example, plan, hints, opset or hints.opset)
+    _check_written_opset(proto, opset, hints)
     describe(proto, card)
     if fp16:
         step("float16")
@@ -174,6 +179,38 @@ def _check_graph(
     step("check")
     checks.check_file(path)
     return checks.run_checks(path, model, plan, tolerance, hints.set_axis)
+
+
+def _check_opset(opset: int | None) -> None:
+    """An opset that exists: the exporters would silently write another one instead."""
+    if opset is None:
+        return
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+        raise OptionError(
+            f"{{opset}} {opset!r} is not an opset zoo can export to: the installed onnx "
+            f"knows opsets {MIN_OPSET} to {newest}",
+            "opset",
+        )
+
+
+def _check_written_opset(proto: onnx.ModelProto, opset: int | None, hints: ExportHints) -> None:
+    """The graph has the opset asked for; torch's exporters fall back to another silently."""
+    written = _opset(proto)
+    if opset is not None and written != opset:
+        raise OptionError(
+            f"the {hints.exporter} exporter cannot write this model at {{opset}} {opset} (it "
+            f"wrote opset {written} instead); ask for opset {written} or later, or leave "
+            "{opset} out for the architecture's own",
+            "opset",
+        )
+    if opset is None and written != hints.opset:
+        raise ExportError(
+            f"the {hints.exporter} exporter wrote opset {written}, not the opset {hints.opset} "
+            "the architecture's ExportHints name; correct ExportHints.opset"
+        )
 
 
 def _card(name_or_card: str | Card, registry: Registry) -> Card:
@@ -244,17 +281,23 @@ class _Caught(logging.Handler):
 
 @contextmanager
 def _collected_warnings() -> Iterator[_Caught]:
-    """Keep what the exporters warn and log about for the report, off the terminal."""
+    """Keep what the exporters warn, log and print about for the report, off the terminal.
+
+    torch.onnx logs through a stderr handler of its own that does not propagate (and that
+    torch re-installs while exporting), so what reaches stderr meanwhile is kept too.
+    """
     caught = _Caught()
     root = logging.getLogger()
     root.addHandler(caught)
+    printed = io.StringIO()
     try:
-        with warnings.catch_warnings(record=True) as records:
+        with warnings.catch_warnings(record=True) as records, redirect_stderr(printed):
             warnings.simplefilter("always")
             caught.records = records
             yield caught
     finally:
         root.removeHandler(caught)
+        caught.logged += [line for line in printed.getvalue().splitlines() if line.strip()]
 
 
 def _first_line(message: str, limit: int = 300) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from zoo.architecture import InferenceHints
 from zoo.cards import Card
-from zoo.errors import ExportError, ZooError, ZooWarning, one_line
+from zoo.errors import ExportError, OptionError, ZooError, ZooWarning, one_line
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
 
@@ -53,19 +53,28 @@ def predictor(
     :func:`zoo.load`'s; ``onnx`` is a file ``zoo export`` wrote, for onnxruntime.
     ``clips`` overrides how many clips (or, for an image classifier on a video, frames)
     are averaged.
+
+    An option that cannot apply is refused (:class:`~zoo.errors.OptionError`), never
+    ignored: ``clips`` for a model that sees one clip or still images, ``onnx`` on
+    torch, and on onnxruntime the PyTorch-only ``dtype``, ``memory_format`` and
+    ``compile`` (which choose PyTorch when the backend is left to the default).
     """
     from zoo.inference.backends import onnxruntime_runs_on, pick_device
+    from zoo.inference.preprocess import check_clips
 
+    check_values(backend=backend, dtype=dtype, memory_format=memory_format, clips=clips)
     registry = registry or default_registry()
     card = _card(name, registry)
+    check_clips(card, clips)
     architecture = registry.architecture(card.architecture)
-    if clips is not None and clips < 1:
-        raise ZooError(f"clips must be at least 1, found {clips}")
     place = pick_device(device)
     real_weights = weights is not None or pretrained
-    chosen = choose_backend(backend, architecture.inference, real_weights, dtype, compile, onnx)
+    chosen = choose_backend(
+        backend, architecture.inference, real_weights, dtype, compile, onnx, memory_format
+    )
     if chosen == "onnxruntime" and backend is None and onnx is None:
         chosen = "onnxruntime" if onnxruntime_runs_on(place) else "torch"
+    check_applicable(chosen, onnx=onnx, dtype=dtype, memory_format=memory_format, compile=compile)
     runner = None
     if chosen == "onnxruntime":
         source = {
@@ -75,7 +84,7 @@ def predictor(
             "registry": registry,
         }
         try:
-            runner = _onnxruntime(name, card, place, dtype, onnx, source)
+            runner = _onnxruntime(name, card, place, onnx, source)
         except ExportError as error:
             if backend is not None:
                 raise
@@ -86,8 +95,6 @@ def predictor(
                 stacklevel=2,
             )
     if runner is None:
-        if onnx is not None:
-            raise ZooError("onnx= names a file for backend 'onnxruntime', not 'torch'")
         model = _model(name, card, weights, layout, pretrained, registry)
         runner = _torch(model, card, architecture.inference, place, dtype, memory_format, compile)
     return Predictor(card, architecture, runner, clips=clips)
@@ -100,16 +107,74 @@ def choose_backend(
     dtype: str | None,
     compile: bool | None,
     onnx: str | PathLike[str] | None,
+    memory_format: str | None = None,
 ) -> str:
-    """The backend asked for, else onnx='s, else the hint where it applies, else torch."""
+    """The backend asked for, else onnx='s, else the hint where it applies, else torch.
+
+    The hint (onnxruntime, for most families) applies to real weights in float32 when no
+    PyTorch-only setting was asked for: autocast, a memory format or compilation choose
+    PyTorch, since onnxruntime runs the exported graph as it is.
+    """
     if backend is not None:
         if backend not in BACKENDS:
             raise ZooError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         return backend
     if onnx is not None:
         return "onnxruntime"
-    applies = real_weights and dtype in (None, "float32") and not compile
-    return hints.backend if applies else "torch"
+    torch_only = dtype not in (None, "float32") or memory_format is not None or compile
+    return hints.backend if real_weights and not torch_only else "torch"
+
+
+def check_values(**options: object) -> None:
+    """Each runtime option is one of its values (None: the default), before anything loads."""
+    from zoo.inference.backends import DTYPES, MEMORY_FORMATS
+
+    allowed = {"backend": BACKENDS, "dtype": tuple(DTYPES), "memory_format": MEMORY_FORMATS}
+    for option, values in allowed.items():
+        value = options.get(option)
+        if value is not None and value not in values:
+            raise OptionError(f"{{{option}}} {value!r} is not one of {', '.join(values)}", option)
+    clips = options.get("clips")
+    if clips is not None and (not isinstance(clips, int) or clips < 1):
+        raise OptionError(
+            f"{{clips}} must be a whole number of at least 1, found {clips!r}", "clips"
+        )
+
+
+def check_applicable(
+    backend: str,
+    *,
+    onnx: str | PathLike[str] | None,
+    dtype: str | None,
+    memory_format: str | None,
+    compile: bool | None,
+) -> None:
+    """Refuse an option the chosen backend would ignore, naming it and why."""
+    if backend == "torch" and onnx is not None:
+        raise OptionError(
+            "{onnx} names a file for {backend} 'onnxruntime', not 'torch', which runs the "
+            "model itself: drop {onnx}, or choose onnxruntime",
+            "onnx",
+            "backend",
+        )
+    if backend != "onnxruntime":
+        return
+    ignored = {
+        "dtype": dtype not in (None, "float32"),
+        "memory_format": memory_format is not None,
+        "compile": bool(compile),
+    }
+    given = [option for option, asked in ignored.items() if asked]
+    if given:
+        named = " and ".join(f"{{{option}}}" for option in given)
+        verb = "sets" if len(given) == 1 else "set"
+        raise OptionError(
+            f"{named} {verb} how PyTorch runs the model; onnxruntime runs the exported graph as "
+            "it is (drop them, or choose {backend} torch; for a float16 graph, export it "
+            "with fp16)",
+            *given,
+            "backend",
+        )
 
 
 def _torch(
@@ -137,18 +202,12 @@ def _onnxruntime(
     name: str | Card,
     card: Card,
     device: torch.device,
-    dtype: str | None,
     onnx: str | PathLike[str] | None,
     source: dict,
 ):
     from zoo.inference.backends import OnnxRuntimeBackend
     from zoo.inference.exported import exported_model
 
-    if dtype not in (None, "float32"):
-        raise ZooError(
-            f"dtype {dtype} is PyTorch's autocast; onnxruntime runs the exported graph as it "
-            "is (export it with fp16 for a float16 graph)"
-        )
     if onnx is None:
         model_source = name if isinstance(name, str) and name.startswith(HF_HUB_PREFIX) else card
         path = exported_model(model_source, card, **source)

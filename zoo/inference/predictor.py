@@ -14,6 +14,7 @@ while the model runs, so decoding overlaps compute.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +26,7 @@ from torch import Tensor
 
 from zoo.architecture import Architecture
 from zoo.cards import Card
-from zoo.errors import InputError
+from zoo.errors import InputError, OptionError
 from zoo.inference import postprocess as post
 from zoo.inference.decode import as_media
 from zoo.inference.preprocess import Prepared, Preprocessor
@@ -161,8 +162,7 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[Result | InputError]:
         """A result, or the input's error, per input in order; one bad input stops nothing."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, found {batch_size}")
+        check_call_options(topk=topk, threshold=threshold, batch_size=batch_size)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-decode") as pool:
             prepared = _prefetched(pool, self._prepare_or_error, inputs)
             yield from self._batched(prepared, batch_size, topk, threshold)
@@ -213,6 +213,22 @@ class Predictor:
 
 
 Chunk = tuple[Prepared, int, int]
+
+
+def check_call_options(*, topk: Any, threshold: Any, batch_size: Any) -> None:
+    """What a call takes, checked as the CLI checks its options: counts of at least 1 and a
+    finite threshold in [0, 1] (NaN would pass every comparison and keep nothing)."""
+    for option, value in (("topk", topk), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise OptionError(
+                f"{{{option}}} must be a whole number of at least 1, found {value!r}", option
+            )
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise OptionError(f"{{threshold}} must be a number, found {threshold!r}", "threshold")
+    if not math.isfinite(threshold) or not 0 <= threshold <= 1:
+        raise OptionError(
+            f"{{threshold}} must be a score between 0 and 1, found {threshold!r}", "threshold"
+        )
 
 
 class RowBatches:

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from zoo.architecture import DerivedInput, InferenceHints, import_string
 from zoo.cards import Card, InputSpec
-from zoo.errors import InputError, ZooError
+from zoo.errors import InputError, OptionError, ZooError
 from zoo.inference import sampling
 from zoo.inference.decode import Media
 from zoo.inference.transforms import (
@@ -62,10 +62,40 @@ class Prepared:
         return next(iter(self.inputs.values()))
 
 
+def check_clips(card: Card, clips: int | None) -> None:
+    """Refuse a clip count for a model that averages no clips (or frames): it would be ignored.
+
+    Clips apply to a video model that samples several (``temporal.protocol: clips``) and
+    to an image classifier run frame by frame on a video.
+    """
+    if clips is None:
+        return
+    spec = card.inputs[0]
+    if spec.frames is None:
+        if card.task == "image-classification":
+            return
+        sees = f"a {card.task} model of still images"
+    else:
+        protocol = spec.sampling_protocol.protocol
+        if protocol == "clips":
+            return
+        sees = {
+            "whole": "sees the whole video as one clip",
+            "last": f"sees the last {spec.frames} frames",
+        }[protocol]
+        sees = f"a video model that {sees}"
+    raise OptionError(
+        f"{{clips}} sets how many clips (or frames) are averaged, and {card.name} is {sees}; "
+        "drop {clips}",
+        "clips",
+    )
+
+
 class Preprocessor:
     """The card's pre-processing as a callable: ``Media -> Prepared``."""
 
     def __init__(self, card: Card, hints: InferenceHints, *, clips: int | None = None) -> None:
+        check_clips(card, clips)
         self.card = card
         self.specs = list(card.inputs)
         self.derived = {

@@ -9,6 +9,7 @@ writes into an output folder by :mod:`zoo.output`'s rule (new, empty or zoo's ow
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from zoo.errors import InterpretError
+from zoo.errors import InterpretError, OptionError
 from zoo.interpret import drawing
 from zoo.interpret.attacks import fgsm, pgd
 from zoo.interpret.gradcam import grad_cam, target_layer
@@ -27,6 +28,7 @@ from zoo.interpret.subject import Subject, check_request, open_subject
 from zoo.output import check_folder, output_folder, write_text_atomic
 
 GREY = 0.5
+PGD_STEPS = 10
 SHEET_COLUMNS = 8  # at most; a short clip is laid out in two lines
 EXPLANATION = "explanation.json"
 ATTACK = "attack.json"
@@ -62,6 +64,7 @@ def explain_file(
 
     The request and the output folder are checked before the model is built.
     """
+    check_explain_options(**options)
     check_folder(output, explanation_files(options.get("method", "gradcam")), force=force)
     subject = open_subject(
         name,
@@ -89,6 +92,7 @@ def attack_file(
     **options: Any,
 ) -> AttackReport:
     """:func:`attack` of model NAME on the file ``source``; ``options`` are attack's."""
+    check_attack_options(**options)
     check_folder(output, attack_files(), force=force)
     subject = open_subject(
         name,
@@ -112,7 +116,7 @@ def explain(
     layer: str | None = None,
     window: tuple[int, ...] | None = None,
     stride: tuple[int, ...] | None = None,
-    baseline: float = GREY,
+    baseline: float | None = None,
     progress: bool = False,
     force: bool = False,
 ) -> Explanation:
@@ -120,12 +124,13 @@ def explain(
 
     ``window`` and ``stride`` (occlusion) are per map axis (T, H, W or H, W); by default
     about a seventh of the frame, half of that as stride, and a quarter of the clip. The
-    occluded region takes the pixel value ``baseline`` (mid-grey). A model that does not
+    occluded region takes the pixel value ``baseline`` (default mid-grey). A model that does not
     classify (a forecaster) gets occlusion of :func:`output_change`: where hiding the input
     moves its output most.
     """
-    if method not in ("gradcam", "occlusion"):
-        raise InterpretError(f"unknown method {method!r}; expected gradcam or occlusion")
+    check_explain_options(
+        method=method, layer=layer, window=window, stride=stride, baseline=baseline
+    )
     scored = _scored(subject, method, target)
     if method == "gradcam":
         module, tokens, path = target_layer(subject.model.model, layer)
@@ -136,6 +141,8 @@ def explain(
     else:
         window = window or default_window(subject)
         stride = stride or tuple(max(1, size // 2) for size in window)
+        baseline = GREY if baseline is None else baseline
+        _check_window(subject, window)
         maps = occlusion(
             scored.model,
             subject.pixels,
@@ -203,14 +210,16 @@ def attack(
     *,
     method: str = "fgsm",
     eps: float = 2 / 255,
-    steps: int = 10,
+    steps: int | None = None,
     step_size: float | None = None,
     target: int | str | None = None,
     force: bool = False,
 ) -> AttackReport:
-    """FGSM or PGD on ``subject`` in pixel space, with the adversarial input and a figure."""
-    if method not in ("fgsm", "pgd"):
-        raise InterpretError(f"unknown method {method!r}; expected fgsm or pgd")
+    """FGSM or PGD on ``subject`` in pixel space, with the adversarial input and a figure.
+
+    ``steps`` (default 10) and ``step_size`` (default 2.5 eps / steps) are PGD's.
+    """
+    check_attack_options(method=method, eps=eps, steps=steps, step_size=step_size)
     index = check_request(subject.card, method, target)
     if len(subject.pixels) != 1:
         raise InterpretError(
@@ -222,6 +231,7 @@ def attack(
     if method == "fgsm":
         result = fgsm(subject.model, pixels, index, eps, labels=labels)
     else:
+        steps = PGD_STEPS if steps is None else steps
         result = pgd(
             subject.model, pixels, index, eps, steps=steps, step_size=step_size, labels=labels
         )
@@ -234,6 +244,83 @@ def attack(
             note=subject.note,
         )
         return _with_record(report, folder / ATTACK)
+
+
+def check_explain_options(
+    method: str = "gradcam",
+    layer: str | None = None,
+    window: tuple[int, ...] | None = None,
+    stride: tuple[int, ...] | None = None,
+    baseline: float | None = None,
+    **_: Any,
+) -> None:
+    """The explanation's options, each for the method that uses it, before a model is built."""
+    if method not in ("gradcam", "occlusion"):
+        raise InterpretError(f"unknown method {method!r}; expected gradcam or occlusion")
+    if method == "gradcam":
+        _only_for("occlusion", "gradcam", window=window, stride=stride, baseline=baseline)
+    else:
+        _only_for("gradcam", "occlusion", layer=layer)
+    if baseline is not None:
+        _finite("baseline", baseline, high=1.0)
+
+
+def check_attack_options(
+    method: str = "fgsm",
+    eps: float = 2 / 255,
+    steps: int | None = None,
+    step_size: float | None = None,
+    **_: Any,
+) -> None:
+    """The attack's options, each for the method that uses it, before a model is built."""
+    if method not in ("fgsm", "pgd"):
+        raise InterpretError(f"unknown method {method!r}; expected fgsm or pgd")
+    if method == "fgsm":
+        _only_for("pgd", "fgsm", steps=steps, step_size=step_size)
+    _finite("eps", eps)
+    if step_size is not None:
+        _finite("step_size", step_size)
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise OptionError(
+            f"{{steps}} must be a whole number of at least 1, found {steps!r}", "steps"
+        )
+
+
+def _only_for(owner: str, method: str, **options: object) -> None:
+    """Refuse options given for another method than the one asked: they would be ignored."""
+    given = [option for option, value in options.items() if value is not None]
+    if given:
+        named = " and ".join(f"{{{option}}}" for option in given)
+        belong = "belongs" if len(given) == 1 else "belong"
+        raise OptionError(
+            f"{named} {belong} to {{method}} {owner}, not {method}; drop "
+            f"{'it' if len(given) == 1 else 'them'} or choose {owner}",
+            *given,
+            "method",
+        )
+
+
+def _finite(option: str, value: object, high: float | None = None) -> None:
+    """A number at least 0 (and at most ``high``): NaN and infinity pass every comparison."""
+    within = isinstance(value, int | float) and not isinstance(value, bool)
+    within = within and math.isfinite(value) and value >= 0 and (high is None or value <= high)
+    if not within:
+        limit = f"between 0 and {high:g}" if high is not None else "a finite number of at least 0"
+        raise OptionError(f"{{{option}}} must be {limit}, found {value!r}", option)
+
+
+def _check_window(subject: Subject, window: tuple[int, ...]) -> None:
+    """An occlusion window larger than the input would hide all of it at once."""
+    shape = subject.pixels[0].shape
+    axes = [axis for axis in subject.layout if axis not in "NC"]
+    sizes = tuple(shape[subject.layout.index(axis)] for axis in axes)
+    if len(window) == len(sizes) and any(w > s for w, s in zip(window, sizes, strict=True)):
+        shown = "x".join(map(str, sizes))
+        raise OptionError(
+            f"the occlusion {{window}} {'x'.join(map(str, window))} is larger than the input, "
+            f"which is {shown} ({''.join(axes)}) after the card's pre-processing",
+            "window",
+        )
 
 
 def _with_record(result: Result, path: Path) -> Any:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from zoo import yamltext
 from zoo.cards import Card, Metric
-from zoo.errors import CardError
+from zoo.errors import CardError, one_line
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
@@ -55,10 +56,26 @@ def to_hf_model_card(card: Card) -> ModelCard:
 
 
 def from_hf_model_card(model_card: ModelCard, origin: str) -> Card:
-    metadata = model_card.data.to_dict()
+    """The zoo card in a model card's metadata, read again by zoo's own YAML reader (a key
+    written twice is refused, where huggingface_hub keeps the last value)."""
+    metadata = _metadata(model_card.content, origin)
     if ZOO_KEY not in metadata:
         raise CardError(f"{origin}: the model card's metadata holds no zoo card (key {ZOO_KEY!r})")
     return Card.from_data(metadata[ZOO_KEY], origin=origin)
+
+
+def _metadata(content: str, origin: str) -> dict:
+    import yaml
+    from huggingface_hub.repocard import REGEX_YAML_BLOCK
+
+    block = REGEX_YAML_BLOCK.search(content)
+    try:
+        metadata = yamltext.load(block.group(2)) if block else {}
+    except yaml.YAMLError as error:
+        raise CardError(
+            f"{origin}: the metadata is not valid YAML: {one_line(str(error))}"
+        ) from None
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def _source(card: Card, metric: Metric) -> dict[str, str]:

@@ -39,6 +39,7 @@ from zoo.errors import (
     ConfigError,
     DisabledPluginError,
     UnknownNameError,
+    ZooError,
     ZooPluginWarning,
 )
 from zoo.selection import disabled_by, plugin_enabled, warn_about_unknown_selection
@@ -173,11 +174,14 @@ class Registry:
                 self.reports[plugin].architectures.append(item.name)
 
     def check_files(self, files: list[str | PathLike[str]]) -> list[CardCheck]:
-        """Every card file checked as a plugin's would be; one file's failure stops nothing."""
+        """Every card file checked as a plugin's would be, and its ``parameters`` against its
+        config built on the meta device (no weights); one file's failure stops nothing."""
         checks = []
         for file in files:
             try:
-                self.check_card(Card.from_yaml(file))
+                card = Card.from_yaml(file)
+                self.check_card(card)
+                self.check_parameters(card)
             except CardError as error:
                 problem = str(error).removeprefix(f"{file}: ")
                 checks.append(CardCheck(file=str(file), valid=False, problem=problem))
@@ -209,6 +213,29 @@ class Registry:
             self.architecture(card.architecture).validate_config(card.config)
         except (UnknownNameError, AmbiguousNameError, ConfigError) as error:
             raise CardError(f"card {card.name!r}: {error}") from None
+
+    def check_parameters(self, card: Card) -> None:
+        """Raise CardError unless the card's config builds exactly ``parameters`` parameters.
+
+        The model is built on the meta device (structure only, no memory, no weights); this
+        imports torch, so discovery never runs it, only ``zoo card validate`` and the kit.
+        """
+        from zoo.loading import count_parameters, empty_model
+
+        try:
+            with using_registry(self):
+                found = count_parameters(
+                    empty_model(self.architecture(card.architecture), card.config)
+                )
+        except ZooError as error:
+            raise CardError(
+                f"card {card.name!r}: building it on the meta device failed: {error}"
+            ) from None
+        if found != card.parameters:
+            raise CardError(
+                f"card {card.name!r}: parameters is {card.parameters:,}, but its config builds "
+                f"{found:,} ({found - card.parameters:+,}); write the built model's count"
+            )
 
     def _check_collisions(self) -> None:
         for kind, table in (("architecture", self._architectures), ("model", self._cards)):

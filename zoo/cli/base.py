@@ -17,6 +17,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -66,15 +67,34 @@ class OneLineErrors(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
+        arguments = list(sys.argv[1:] if args is None else args)
         try:
-            result = super().main(args, prog_name, complete_var, False, **extra)
+            result = super().main(arguments, prog_name, complete_var, False, **extra)
         except click.ClickException as error:
-            click.echo(f"Error: {one_line(error.format_message())}{_help_hint(error)}", err=True)
+            hint = _dash_file_hint(error, arguments) or _help_hint(error)
+            click.echo(f"Error: {one_line(error.format_message())}{hint}", err=True)
             sys.exit(error.exit_code)
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _dash_file_hint(error: click.ClickException, arguments: list[str]) -> str:
+    """A file name starting with a dash reads as options: point to ``--`` before it."""
+    if not isinstance(error, click.NoSuchOption):
+        return ""
+    files = [
+        argument
+        for argument in arguments
+        if argument.startswith("-") and not argument.startswith("--") and Path(argument).suffix
+    ]
+    if not files:
+        return ""
+    return (
+        f" ({files[0]} reads as options: to pass a file whose name starts with a dash, put "
+        f"`--` before it, as in `... -- {files[0]}`, or write ./{files[0]})"
+    )
 
 
 def _help_hint(error: click.ClickException) -> str:

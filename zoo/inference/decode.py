@@ -10,6 +10,7 @@ expected, so a run over many files reports it on one line and goes on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import InputError
+from zoo.errors import InputError, ZooError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,6 +34,7 @@ IMAGE_SUFFIXES = frozenset(
 )
 CHANNELS = (1, 3, 4)
 EXPECTED = "an image (jpg, png, ...) or a video (mp4, avi, webm, gif, ...)"
+MAX_PIXELS_VARIABLE = "ZOO_MAX_IMAGE_PIXELS"
 
 
 @dataclass(frozen=True)
@@ -113,14 +115,37 @@ def read_media(path: Path) -> Media:
 def read_image(path: Path) -> Media:
     from PIL import Image, UnidentifiedImageError
 
+    _pixel_limit()
     try:
         with Image.open(path) as image:
             image.load()
             return media_from_pil(image, source=str(path))
+    except Image.DecompressionBombError as error:
+        raise InputError(
+            str(path),
+            f"is too large to decode safely (Pillow: {error}); if you trust the file, raise "
+            f"the limit with {MAX_PIXELS_VARIABLE}=PIXELS in the environment (or "
+            "PIL.Image.MAX_IMAGE_PIXELS in Python)",
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise InputError(
             str(path), f"cannot decode as an image (Pillow: {error}); expected {EXPECTED}"
         ) from None
+
+
+def _pixel_limit() -> None:
+    """Pillow's guard against decompression bombs, raised by ``ZOO_MAX_IMAGE_PIXELS`` if set.
+
+    Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses twice that many pixels.
+    """
+    from PIL import Image
+
+    value = os.environ.get(MAX_PIXELS_VARIABLE)
+    if value is None:
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise ZooError(f"{MAX_PIXELS_VARIABLE} is a number of pixels, found {value!r}")
+    Image.MAX_IMAGE_PIXELS = int(value)
 
 
 def media_from_pil(image: Image.Image, source: str) -> Media:

@@ -46,13 +46,13 @@ def pull(names: tuple[str, ...], print_hash: bool, as_json: bool) -> None:
 @click.option(
     "--clear",
     is_flag=True,
-    help="Remove the cached weights of NAMES (default: of every model, and the zoo's own "
-    "cache folders); first-use hash records are kept.",
+    help="Remove what is cached for NAMES (Hub repos, conversions, exports; default: of "
+    "every model, and every zoo cache folder); first-use hash records are kept.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @fails_cleanly
 def cache(names: tuple[str, ...], clear: bool, as_json: bool) -> None:
-    """Show (or --clear) cached Hub repos and converted upstream pickles, of NAMES or all."""
+    """Show (or --clear) cached Hub repos and the zoo cache's folders, of NAMES or all."""
     from zoo.weights import cache_listing, clear_cache
 
     registry = default_registry()
@@ -77,6 +77,20 @@ def cache(names: tuple[str, ...], clear: bool, as_json: bool) -> None:
         ["file", "size", "origin"],
         [[c.file, megabytes(c.size), c.origin] for c in listing.converted],
         empty="(no conversions cached)",
+    )
+    click.echo(f"\nzoo cache folders in {listing.folder}:")
+    echo_table(
+        ["folder", "size", "entries", "holds"],
+        [
+            [
+                a.name,
+                megabytes(a.size),
+                str(a.entries),
+                a.holds + (" (kept by --clear)" if a.kept else ""),
+            ]
+            for a in listing.areas
+        ],
+        empty="(nothing cached for these models)",
     )
 
 

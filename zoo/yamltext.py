@@ -14,9 +14,11 @@ from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+#: libyaml's parser when PyYAML has it (7x faster on the cards: every `zoo list` reads them).
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _NoDuplicateKeys(yaml.SafeLoader):
+class _NoDuplicateKeys(SafeLoader):
     """PyYAML's safe loader, refusing a key that appears twice in one mapping."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:

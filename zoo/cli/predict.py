@@ -3,7 +3,7 @@
 Both build a predictor (torch is imported when they run, never at import) and only parse
 and print: decoding, batching and results are :mod:`zoo.inference`'s. ``zoo predict``
 reports a bad input on one line and carries on with the others; its exit status is 1
-when any input failed.
+when any input failed (with a count of them, when there were several inputs).
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ def predict(
             options={"topk": topk, "threshold": threshold, "batch_size": batch_size},
         )
     if failed:
-        click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
+        if len(inputs) > 1:  # one input's error line already says everything
+            click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
         context.exit(1)
 
 

@@ -74,7 +74,7 @@ def check_clips(card: Card, clips: int | None) -> None:
     if spec.frames is None:
         if card.task == "image-classification":
             return
-        sees = f"a {card.task} model of still images"
+        sees = f"takes still images ({card.task})"
     else:
         protocol = spec.sampling_protocol.protocol
         if protocol == "clips":
@@ -83,9 +83,9 @@ def check_clips(card: Card, clips: int | None) -> None:
             "whole": "sees the whole video as one clip",
             "last": f"sees the last {spec.frames} frames",
         }[protocol]
-        sees = f"a video model that {sees}"
+        sees = f"is a video model that {sees}"
     raise OptionError(
-        f"{{clips}} sets how many clips (or frames) are averaged, and {card.name} is {sees}; "
+        f"{{clips}} sets how many clips (or frames) are averaged, and {card.name} {sees}; "
         "drop {clips}",
         "clips",
     )

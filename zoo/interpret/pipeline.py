@@ -131,6 +131,8 @@ def explain(
     check_explain_options(
         method=method, layer=layer, window=window, stride=stride, baseline=baseline
     )
+    if window is not None:
+        _check_window(subject, window)
     scored = _scored(subject, method, target)
     if method == "gradcam":
         module, tokens, path = target_layer(subject.model.model, layer)
@@ -142,7 +144,6 @@ def explain(
         window = window or default_window(subject)
         stride = stride or tuple(max(1, size // 2) for size in window)
         baseline = GREY if baseline is None else baseline
-        _check_window(subject, window)
         maps = occlusion(
             scored.model,
             subject.pixels,

@@ -55,10 +55,15 @@ def to_hf_model_card(card: Card) -> ModelCard:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{_body(card)}")
 
 
-def from_hf_model_card(model_card: ModelCard, origin: str) -> Card:
-    """The zoo card in a model card's metadata, read again by zoo's own YAML reader (a key
-    written twice is refused, where huggingface_hub keeps the last value)."""
-    metadata = _metadata(model_card.content, origin)
+def from_hf_model_card(model_card: ModelCard | str, origin: str) -> Card:
+    """The zoo card in a model card's metadata (a ``ModelCard``, or a README's text).
+
+    The text is read by zoo's own YAML reader, which refuses a key written twice where
+    huggingface_hub keeps the last value; give the README's text to have that checked
+    (a ``ModelCard`` holds its metadata already parsed).
+    """
+    text = model_card if isinstance(model_card, str) else model_card.content
+    metadata = _metadata(text, origin)
     if ZOO_KEY not in metadata:
         raise CardError(f"{origin}: the model card's metadata holds no zoo card (key {ZOO_KEY!r})")
     return Card.from_data(metadata[ZOO_KEY], origin=origin)

@@ -122,8 +122,9 @@ def explain(
 ) -> Explanation:
     """Grad-CAM or occlusion of ``subject`` for ``target``, with its pictures in ``output``.
 
-    ``window`` and ``stride`` (occlusion) are per map axis (T, H, W or H, W); by default
-    about a seventh of the frame, half of that as stride, and a quarter of the clip. The
+    ``window`` and ``stride`` (occlusion) are per map axis (T, H, W or H, W), or one size
+    for every axis; by default about a seventh of the frame, half of that as stride, and a
+    quarter of the clip. The
     occluded region takes the pixel value ``baseline`` (default mid-grey). A model that does not
     classify (a forecaster) gets occlusion of :func:`output_change`: where hiding the input
     moves its output most.
@@ -131,6 +132,7 @@ def explain(
     check_explain_options(
         method=method, layer=layer, window=window, stride=stride, baseline=baseline
     )
+    window, stride = _per_axis(subject, window), _per_axis(subject, stride)
     if window is not None:
         _check_window(subject, window)
     scored = _scored(subject, method, target)
@@ -310,11 +312,23 @@ def _finite(option: str, value: object, high: float | None = None) -> None:
         raise OptionError(f"{{{option}}} must be {limit}, found {value!r}", option)
 
 
+def _map_sizes(subject: Subject) -> dict[str, int]:
+    """The input's size along each map axis (T, H, W or H, W), after pre-processing."""
+    shape = subject.pixels[0].shape
+    return {axis: shape[i] for i, axis in enumerate(subject.layout) if axis not in "NC"}
+
+
+def _per_axis(subject: Subject, sizes: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """One size for every map axis (``--window 32``), or the sizes as given."""
+    if sizes is not None and len(sizes) == 1:
+        return sizes * len(_map_sizes(subject))
+    return sizes
+
+
 def _check_window(subject: Subject, window: tuple[int, ...]) -> None:
     """An occlusion window larger than the input would hide all of it at once."""
-    shape = subject.pixels[0].shape
-    axes = [axis for axis in subject.layout if axis not in "NC"]
-    sizes = tuple(shape[subject.layout.index(axis)] for axis in axes)
+    axes = _map_sizes(subject)
+    sizes = tuple(axes.values())
     if len(window) == len(sizes) and any(w > s for w, s in zip(window, sizes, strict=True)):
         shown = "x".join(map(str, sizes))
         raise OptionError(

@@ -119,8 +119,10 @@ def export(
     outputs. Unless ``check=False`` the file is checked with ``onnx.checker`` and
     with onnxruntime against PyTorch at the export shapes and at other sizes of
     every dynamic axis; a failure raises :class:`ExportCheckError` with the
-    numbers, and nothing is written. An existing non-empty output folder is
-    replaced only with ``force=True``.
+    numbers, and nothing is written. The output folder follows :mod:`zoo.output`'s
+    rule: new, empty or zoo's own files only; ``force=True`` writes beside a user's
+    files, and no file of the user's is ever replaced or deleted. An ``opset`` the
+    exporter cannot write is refused, never silently replaced.
     """
     from zoo.exporters.pipeline import export as run_export
 
@@ -162,7 +164,9 @@ def predictor(
     fastest option measured for the architecture; ``dtype`` (float32, bfloat16, float16)
     runs under autocast on ``device`` (``"auto"``: CUDA, then MPS, then CPU).
     ``weights``/``layout``/``pretrained`` are those of :func:`load`; ``onnx`` is the file
-    ``zoo export`` wrote, for the onnxruntime backend. See :mod:`zoo.inference`.
+    ``zoo export`` wrote, for the onnxruntime backend. An option that cannot apply to
+    the model or the backend (``clips`` for a model that averages none, ``memory_format``
+    on onnxruntime) raises :class:`zoo.errors.OptionError`. See :mod:`zoo.inference`.
     """
     from zoo.inference import predictor as build_predictor
 

@@ -91,6 +91,8 @@ def load(
 
     The model is returned in **eval mode**, ready for inference, as
     transformers' ``from_pretrained`` does; :func:`build` returns training mode.
+    ``dtype`` is a floating-point ``torch.dtype`` or its name (``"float16"``);
+    ``device`` must exist here (:func:`checked_placement`).
     """
     if not isinstance(name, str | Card):
         raise ArgumentError(

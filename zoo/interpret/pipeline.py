@@ -9,7 +9,6 @@ writes into an output folder by :mod:`zoo.output`'s rule (new, empty or zoo's ow
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -18,11 +17,17 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from zoo.errors import InterpretError, OptionError
+from zoo.errors import InterpretError
 from zoo.interpret import drawing
 from zoo.interpret.attacks import fgsm, pgd
 from zoo.interpret.gradcam import grad_cam, target_layer
 from zoo.interpret.occlusion import occlusion, output_change
+from zoo.interpret.options import (
+    check_attack_options,
+    check_explain_options,
+    check_window,
+    per_axis,
+)
 from zoo.interpret.results import AttackReport, Explanation, Prediction, Result
 from zoo.interpret.subject import Subject, check_request, open_subject
 from zoo.output import check_folder, output_folder, write_text_atomic
@@ -124,17 +129,16 @@ def explain(
 
     ``window`` and ``stride`` (occlusion) are per map axis (T, H, W or H, W), or one size
     for every axis; by default about a seventh of the frame, half of that as stride, and a
-    quarter of the clip. The
-    occluded region takes the pixel value ``baseline`` (default mid-grey). A model that does not
-    classify (a forecaster) gets occlusion of :func:`output_change`: where hiding the input
-    moves its output most.
+    quarter of the clip. The occluded region takes the pixel value ``baseline`` (default
+    mid-grey). A model that does not classify (a forecaster) gets occlusion of
+    :func:`output_change`: where hiding the input moves its output most.
     """
     check_explain_options(
         method=method, layer=layer, window=window, stride=stride, baseline=baseline
     )
-    window, stride = _per_axis(subject, window), _per_axis(subject, stride)
+    window, stride = per_axis(subject, window), per_axis(subject, stride)
     if window is not None:
-        _check_window(subject, window)
+        check_window(subject, window)
     scored = _scored(subject, method, target)
     if method == "gradcam":
         module, tokens, path = target_layer(subject.model.model, layer)
@@ -247,95 +251,6 @@ def attack(
             note=subject.note,
         )
         return _with_record(report, folder / ATTACK)
-
-
-def check_explain_options(
-    method: str = "gradcam",
-    layer: str | None = None,
-    window: tuple[int, ...] | None = None,
-    stride: tuple[int, ...] | None = None,
-    baseline: float | None = None,
-    **_: Any,
-) -> None:
-    """The explanation's options, each for the method that uses it, before a model is built."""
-    if method not in ("gradcam", "occlusion"):
-        raise InterpretError(f"unknown method {method!r}; expected gradcam or occlusion")
-    if method == "gradcam":
-        _only_for("occlusion", "gradcam", window=window, stride=stride, baseline=baseline)
-    else:
-        _only_for("gradcam", "occlusion", layer=layer)
-    if baseline is not None:
-        _finite("baseline", baseline, high=1.0)
-
-
-def check_attack_options(
-    method: str = "fgsm",
-    eps: float = 2 / 255,
-    steps: int | None = None,
-    step_size: float | None = None,
-    **_: Any,
-) -> None:
-    """The attack's options, each for the method that uses it, before a model is built."""
-    if method not in ("fgsm", "pgd"):
-        raise InterpretError(f"unknown method {method!r}; expected fgsm or pgd")
-    if method == "fgsm":
-        _only_for("pgd", "fgsm", steps=steps, step_size=step_size)
-    _finite("eps", eps)
-    if step_size is not None:
-        _finite("step_size", step_size)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise OptionError(
-            f"{{steps}} must be a whole number of at least 1, found {steps!r}", "steps"
-        )
-
-
-def _only_for(owner: str, method: str, **options: object) -> None:
-    """Refuse options given for another method than the one asked: they would be ignored."""
-    given = [option for option, value in options.items() if value is not None]
-    if given:
-        named = " and ".join(f"{{{option}}}" for option in given)
-        belong = "belongs" if len(given) == 1 else "belong"
-        raise OptionError(
-            f"{named} {belong} to {{method}} {owner}, not {method}; drop "
-            f"{'it' if len(given) == 1 else 'them'} or choose {owner}",
-            *given,
-            "method",
-        )
-
-
-def _finite(option: str, value: object, high: float | None = None) -> None:
-    """A number at least 0 (and at most ``high``): NaN and infinity pass every comparison."""
-    within = isinstance(value, int | float) and not isinstance(value, bool)
-    within = within and math.isfinite(value) and value >= 0 and (high is None or value <= high)
-    if not within:
-        limit = f"between 0 and {high:g}" if high is not None else "a finite number of at least 0"
-        raise OptionError(f"{{{option}}} must be {limit}, found {value!r}", option)
-
-
-def _map_sizes(subject: Subject) -> dict[str, int]:
-    """The input's size along each map axis (T, H, W or H, W), after pre-processing."""
-    shape = subject.pixels[0].shape
-    return {axis: shape[i] for i, axis in enumerate(subject.layout) if axis not in "NC"}
-
-
-def _per_axis(subject: Subject, sizes: tuple[int, ...] | None) -> tuple[int, ...] | None:
-    """One size for every map axis (``--window 32``), or the sizes as given."""
-    if sizes is not None and len(sizes) == 1:
-        return sizes * len(_map_sizes(subject))
-    return sizes
-
-
-def _check_window(subject: Subject, window: tuple[int, ...]) -> None:
-    """An occlusion window larger than the input would hide all of it at once."""
-    axes = _map_sizes(subject)
-    sizes = tuple(axes.values())
-    if len(window) == len(sizes) and any(w > s for w, s in zip(window, sizes, strict=True)):
-        shown = "x".join(map(str, sizes))
-        raise OptionError(
-            f"the occlusion {{window}} {'x'.join(map(str, window))} is larger than the input, "
-            f"which is {shown} ({''.join(axes)}) after the card's pre-processing",
-            "window",
-        )
 
 
 def _with_record(result: Result, path: Path) -> Any:

@@ -7,6 +7,7 @@ line on stderr; anything else reaching a user is a bug.
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -156,6 +157,14 @@ class OptionError(ArgumentError):
         for option in self.options:
             text = text.replace(f"{{{option}}}", spelling(option))
         return text
+
+
+def check_count(option: str, value: object) -> None:
+    """Refuse anything but a whole number of at least 1 (``True`` is no count either)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise OptionError(
+            f"{{{option}}} must be a whole number of at least 1, found {value!r}", option
+        )
 
 
 class ScaffoldError(ZooError, ValueError):

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr
 from importlib.metadata import version
+from numbers import Integral
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,7 +189,11 @@ def _check_opset(opset: int | None) -> None:
     import onnx
 
     newest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+    if (
+        isinstance(opset, bool)
+        or not isinstance(opset, Integral)
+        or not MIN_OPSET <= opset <= newest
+    ):
         raise OptionError(
             f"{{opset}} {opset!r} is not an opset zoo can export to: the installed onnx "
             f"knows opsets {MIN_OPSET} to {newest}",

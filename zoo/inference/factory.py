@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from zoo.architecture import InferenceHints
 from zoo.cards import Card
-from zoo.errors import ExportError, OptionError, ZooError, ZooWarning, one_line
+from zoo.errors import ExportError, OptionError, ZooError, ZooWarning, check_count, one_line
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
 
@@ -134,11 +134,8 @@ def check_values(**options: object) -> None:
         value = options.get(option)
         if value is not None and value not in values:
             raise OptionError(f"{{{option}}} {value!r} is not one of {', '.join(values)}", option)
-    clips = options.get("clips")
-    if clips is not None and (not isinstance(clips, int) or clips < 1):
-        raise OptionError(
-            f"{{clips}} must be a whole number of at least 1, found {clips!r}", "clips"
-        )
+    if options.get("clips") is not None:
+        check_count("clips", options["clips"])
 
 
 def check_applicable(

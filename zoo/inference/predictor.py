@@ -18,6 +18,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from torch import Tensor
 
 from zoo.architecture import Architecture
 from zoo.cards import Card
-from zoo.errors import InputError, OptionError
+from zoo.errors import InputError, OptionError, check_count
 from zoo.inference import postprocess as post
 from zoo.inference.decode import as_media
 from zoo.inference.preprocess import Prepared, Preprocessor
@@ -218,12 +219,9 @@ Chunk = tuple[Prepared, int, int]
 def check_call_options(*, topk: Any, threshold: Any, batch_size: Any) -> None:
     """What a call takes, checked as the CLI checks its options: counts of at least 1 and a
     finite threshold in [0, 1] (NaN would pass every comparison and keep nothing)."""
-    for option, value in (("topk", topk), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise OptionError(
-                f"{{{option}}} must be a whole number of at least 1, found {value!r}", option
-            )
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+    check_count("topk", topk)
+    check_count("batch_size", batch_size)
+    if isinstance(threshold, bool) or not isinstance(threshold, Real):
         raise OptionError(f"{{threshold}} must be a number, found {threshold!r}", "threshold")
     if not math.isfinite(threshold) or not 0 <= threshold <= 1:
         raise OptionError(

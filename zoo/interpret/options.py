@@ -9,9 +9,10 @@ the option as the caller spells it), from Python as from the command line.
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import InterpretError, OptionError
+from zoo.errors import InterpretError, OptionError, check_count
 
 if TYPE_CHECKING:
     from zoo.interpret.subject import Subject
@@ -51,10 +52,8 @@ def check_attack_options(
     _finite("eps", eps)
     if step_size is not None:
         _finite("step_size", step_size)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise OptionError(
-            f"{{steps}} must be a whole number of at least 1, found {steps!r}", "steps"
-        )
+    if steps is not None:
+        check_count("steps", steps)
 
 
 def _only_for(owner: str, method: str, **options: object) -> None:
@@ -73,7 +72,7 @@ def _only_for(owner: str, method: str, **options: object) -> None:
 
 def _finite(option: str, value: object, high: float | None = None) -> None:
     """A number at least 0 (and at most ``high``): NaN and infinity pass every comparison."""
-    within = isinstance(value, int | float) and not isinstance(value, bool)
+    within = isinstance(value, Real) and not isinstance(value, bool)
     within = within and math.isfinite(value) and value >= 0 and (high is None or value <= high)
     if not within:
         limit = f"between 0 and {high:g}" if high is not None else "a finite number of at least 0"

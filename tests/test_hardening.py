@@ -14,6 +14,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import click
 import pytest
 import torch
 import yaml
@@ -22,6 +23,7 @@ from conftest import install_distribution
 
 import zoo
 from zoo.cli import main
+from zoo.cli.base import FiniteFloat
 from zoo.errors import InputError, ScaffoldError
 from zoo.inference.decode import read_media
 from zoo.modelcard import from_hf_model_card, to_hf_model_card
@@ -271,3 +273,31 @@ def test_code_writes_into_the_zoo_cache_only_through_a_registered_area():
     assert writers == []
     with pytest.raises(KeyError, match="cache area 'compiled' is not registered"):
         area_folder("compiled")
+
+
+# --- float options -------------------------------------------------------------------------------
+
+
+def every_option(group: click.Group, path: str = "zoo") -> list[tuple[str, click.Parameter]]:
+    found = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += every_option(command, f"{path} {name}")
+        else:
+            found += [(f"{path} {name} {param.name}", param) for param in command.params]
+    return found
+
+
+def test_every_float_option_of_every_command_refuses_nan_and_infinity():
+    floats = [
+        (where, param)
+        for where, param in every_option(main)
+        if isinstance(param.type, click.types.FloatParamType)
+    ]
+
+    assert {where for where, _ in floats} >= {"zoo predict threshold", "zoo attack eps"}
+    for where, param in floats:
+        assert isinstance(param.type, FiniteFloat), where
+        for value in ("nan", "inf", "-inf"):
+            with pytest.raises(click.BadParameter):
+                param.type.convert(value, param, None)

@@ -115,9 +115,8 @@ def read_media(path: Path) -> Media:
 def read_image(path: Path) -> Media:
     from PIL import Image, UnidentifiedImageError
 
-    _pixel_limit()
     try:
-        with Image.open(path) as image:
+        with _pixel_limit(), Image.open(path) as image:
             image.load()
             return media_from_pil(image, source=str(path))
     except Image.DecompressionBombError as error:
@@ -133,19 +132,26 @@ def read_image(path: Path) -> Media:
         ) from None
 
 
-def _pixel_limit() -> None:
+@contextmanager
+def _pixel_limit() -> Iterator[None]:
     """Pillow's guard against decompression bombs, raised by ``ZOO_MAX_IMAGE_PIXELS`` if set.
 
-    Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses twice that many pixels.
+    Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses twice that many pixels; its limit
+    is set for this one image and restored after.
     """
     from PIL import Image
 
     value = os.environ.get(MAX_PIXELS_VARIABLE)
     if value is None:
+        yield
         return
     if not value.isdigit() or int(value) < 1:
         raise ZooError(f"{MAX_PIXELS_VARIABLE} is a number of pixels, found {value!r}")
-    Image.MAX_IMAGE_PIXELS = int(value)
+    default, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, int(value)
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = default
 
 
 def media_from_pil(image: Image.Image, source: str) -> Media:

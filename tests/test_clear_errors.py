@@ -274,17 +274,34 @@ def test_push_refuses_a_repo_name_that_is_not_org_slash_name(tmp_path, repo):
         publish.push(tmp_path, repo)
 
 
-def test_a_missing_optional_package_is_one_line_naming_it_and_the_extras():
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [
+        ("captum", "interpret"),
+        ("onnxruntime", "export"),
+        ("cv2", "video"),
+        ("sklearn", "interpret"),
+    ],
+)
+def test_a_missing_optional_package_is_one_line_naming_it_and_its_extra(module, extra):
     import click
 
     from zoo.cli.base import fails_cleanly
 
     @fails_cleanly
     def explain() -> None:
-        raise ModuleNotFoundError("No module named 'captum'", name="captum")
+        raise ModuleNotFoundError(f"No module named '{module}'", name=module)
 
     with pytest.raises(click.ClickException) as caught:
         explain()
 
     message = caught.value.format_message()
-    assert "'captum'" in message and "pip install 'zoo[" in message and "\n" not in message
+    assert f"'{module}'" in message and "\n" not in message
+    assert message.endswith(f"pip install 'zoo-models[{extra}]'")
+
+
+def test_a_missing_package_no_extra_provides_points_to_every_extra():
+    from zoo.cli.base import extras_providing
+
+    assert extras_providing("not_a_zoo_dependency") == []
+    assert extras_providing("timm") == []  # a test dependency only (dev), never an extra's

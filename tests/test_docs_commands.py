@@ -1,12 +1,14 @@
-"""Every shell command in CONTRIBUTING.md and in the README's tour runs, as written.
+"""Every shell command in the README, CONTRIBUTING.md and the documentation site runs, as written.
 
 Each ``console`` block's ``$ `` commands run with bash, one after another, in a
 fresh virtual environment (:class:`conftest.FreshVenv`) and a sandbox folder, or in
 the repository root where the block is marked ``<!-- runs in the repository root -->``.
-A block marked ``<!-- parsed, not run, ... -->`` (the README's full-size exports,
-minutes each; ``tests/test_export.py`` runs every export at a small size) runs each
-command with ``--help`` appended instead: the command and every option name must
-exist, though option values are not checked.
+A block marked ``<!-- parsed, not run, ... -->`` (full-size exports and predictions,
+minutes each; ``tests/test_export.py`` and the CLI tests run them at a small size) runs
+each command with ``--help`` appended instead: the command and every option name must
+exist, though option values are not checked. A benchmark script's options are read from
+its ``add_argument`` calls instead (its imports alone take seconds). A parsed block
+runs in the repository root when its marker says ``in the repository root``.
 The network is stood in for, never reached:
 
 - the Hub is the loopback server of ``tests/hub_server.py`` (``HF_ENDPOINT``), which
@@ -24,8 +26,10 @@ so these tables cannot go stale either.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -42,7 +46,17 @@ from zoo.registry import Registry
 
 ROOT_MARKER = "<!-- runs in the repository root -->"
 PARSE_MARKER = "<!-- parsed, not run, by the docs test"
-DOCUMENTS = {"CONTRIBUTING.md": None, "README.md": "## A short tour"}
+DOCUMENTS = sorted(
+    ["README.md", "CONTRIBUTING.md"]
+    + [str(path.relative_to(ROOT)) for path in (ROOT / "docs").rglob("*.md")]
+)
+# What a document's commands leave behind, checked after they ran (the command is run
+# with a stand-in; these prove it did its work, not just exit 0).
+MADE = {
+    "docs/concepts/cards.md": ["out/README.md"],
+    "docs/tasks/load.md": ["c3d/model.safetensors"],
+    "docs/plugins/guide.md": ["my-net-weights/model.safetensors", "zoo-my-net/pyproject.toml"],
+}
 REGISTRY = Registry.from_entry_points()
 # Put into the fresh venv: downloads of the URLs in $ZOO_TEST_URLS come from local files.
 URL_STAND_IN = '''"""Test stand-in for the network (tests/test_docs_commands.py)."""
@@ -97,13 +111,10 @@ class Sandbox:
         )
 
 
-def console_blocks(document: str, heading: str | None) -> list[Block]:
-    """The ``console`` blocks of a document (or of the section under ``heading``)."""
+def console_blocks(document: str) -> list[Block]:
+    """The ``console`` blocks of a document."""
     lines = (ROOT / document).read_text(encoding="utf-8").splitlines()
     start, end = 0, len(lines)
-    if heading is not None:
-        start = lines.index(heading) + 1
-        end = next((i for i in range(start, end) if lines[i].startswith("## ")), end)
     blocks, index = [], start
     while index < end:
         fence = lines[index].strip()
@@ -115,7 +126,8 @@ def console_blocks(document: str, heading: str | None) -> list[Block]:
         if fence[3:].strip() == "console":
             marker = next((line.strip() for line in reversed(lines[:index]) if line.strip()), "")
             commands = [line[2:] for line in body if line.startswith("$ ")]
-            in_root, parsed_only = marker == ROOT_MARKER, marker.startswith(PARSE_MARKER)
+            parsed_only = marker.startswith(PARSE_MARKER)
+            in_root = marker == ROOT_MARKER or (parsed_only and "in the repository root" in marker)
             blocks.append(Block(document, index + 1, commands, in_root, parsed_only))
         index = closing + 1
     return blocks
@@ -165,6 +177,18 @@ REWRITES: dict[str, tuple[str, str]] = {
     "bash scripts/setup.sh": (
         "bash -n scripts/setup.sh",
         "it installs from PyPI; the test checks that the script is there and parses",
+    ),
+    "bash scripts/setup.sh && .venv/bin/zoo list && .venv/bin/zoo info i3d-kinetics": (
+        "bash -n scripts/setup.sh && .venv/bin/zoo list && .venv/bin/zoo info i3d-kinetics",
+        "the set-up installs from PyPI; the script must parse, and the main job runs",
+    ),
+    ".venv/bin/mypy": (
+        ".venv/bin/mypy --version",
+        ".ci/run type-checks zoo/ as a step of its own; the command must exist",
+    ),
+    ".venv/bin/mkdocs build --strict": (
+        ".venv/bin/mkdocs build --help",
+        ".ci/run builds the site as a step of its own; the command must exist",
     ),
     ".venv/bin/python -m pytest": (
         ".venv/bin/python -m pytest --collect-only -q tests/test_cli.py",
@@ -251,11 +275,23 @@ def sandbox(tmp_path: Path) -> Sandbox:
     hub.stop()
 
 
+# Blocks run in the repository root by this process: their commands read nothing from a
+# sandbox, so the README's set-up block, repeated on the getting-started page, runs once.
+RAN_IN_ROOT: set[tuple[str, ...]] = set()
+
+
 def run_blocks(sandbox: Sandbox, blocks: list[Block], used: set[str]) -> None:
     for block in blocks:
+        if block.in_root and not block.parsed_only:
+            if tuple(block.commands) in RAN_IN_ROOT:
+                continue
+            RAN_IN_ROOT.add(tuple(block.commands))
         if block.parsed_only:
             for written in block.commands:
-                run_command(sandbox, block, written, f"{without_comment(written)} --help")
+                if without_comment(written).startswith("python benchmarks/"):
+                    check_benchmark_options(block, written)
+                else:
+                    run_command(sandbox, block, written, f"{without_comment(written)} --help")
             continue
         for name, make in FILES.items():
             if any(name in command for command in block.commands):
@@ -269,6 +305,23 @@ def run_blocks(sandbox: Sandbox, blocks: list[Block], used: set[str]) -> None:
             for card in cards_named(command):
                 stand_in_weights(sandbox, card)
             run_command(sandbox, block, written, command)
+
+
+def check_benchmark_options(block: Block, written: str) -> None:
+    """The script exists and takes every ``--option`` the command gives it."""
+    script, *arguments = shlex.split(without_comment(written).removeprefix("python "))
+    path = ROOT / script
+    assert path.is_file(), f"{block}: `{written}`: there is no {script}"
+    declared = {
+        node.args[0].value
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", None) == "add_argument"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    unknown = [arg for arg in arguments if arg.startswith("--") and arg not in declared]
+    assert not unknown, f"{block}: `{written}`: {script} takes no {unknown}"
 
 
 def without_comment(written: str) -> str:
@@ -289,25 +342,40 @@ def test_the_documents_hold_their_shell_examples_in_console_blocks_only():
     assert {document: shell_fences(document) for document in DOCUMENTS} == {
         document: [] for document in DOCUMENTS
     }
-    assert all(console_blocks(document, heading) for document, heading in DOCUMENTS.items())
+    assert {"README.md", "docs/tasks/export.md", "docs/plugins/guide.md"} <= set(DOCUMENTS)
+
+
+def test_every_stand_in_and_rewrite_is_used_by_a_command_of_the_documents():
+    commands = [
+        without_comment(command)
+        for document in DOCUMENTS
+        for block in console_blocks(document)
+        if not block.parsed_only
+        for command in block.commands
+    ]
+
+    assert [name for name in FILES if not any(name in command for command in commands)] == []
+    assert [command for command in REWRITES if command not in commands] == []
+    assert [made for document in MADE for made in MADE[document] if document not in DOCUMENTS] == []
 
 
 @pytest.mark.heavy
-def test_every_command_in_contributing_runs_as_written(sandbox):
-    used: set[str] = set()
-    run_blocks(sandbox, console_blocks("CONTRIBUTING.md", None), used)
+@pytest.mark.parametrize("document", [d for d in DOCUMENTS if console_blocks(d)])
+def test_every_command_in_a_document_runs_as_written(sandbox, document):
+    run_blocks(sandbox, console_blocks(document), set())
 
-    assert used >= set(REWRITES) | {"upstream.safetensors"}
+    for made in MADE.get(document, []):
+        assert (sandbox.folder / made).is_file(), f"{document}: nothing wrote {made}"
 
 
-@pytest.mark.heavy
-def test_every_command_in_the_readme_tour_runs_as_written(sandbox):
-    used: set[str] = set()
-    run_blocks(sandbox, console_blocks("README.md", DOCUMENTS["README.md"]), used)
+def test_a_benchmark_command_is_checked_against_the_options_its_script_declares():
+    block = Block("example.md", 3, [], parsed_only=True)
 
-    assert used >= {"c3d.pickle", "my-cards/"}
-    assert (sandbox.folder / "out" / "README.md").is_file()
-    assert (sandbox.folder / "c3d" / "model.safetensors").is_file()
+    check_benchmark_options(block, "python benchmarks/bench_export.py --runs 5 --threads 1")
+    with pytest.raises(AssertionError, match=r"bench_export\.py takes no \['--rnus'\]"):
+        check_benchmark_options(block, "python benchmarks/bench_export.py --rnus 5")
+    with pytest.raises(AssertionError, match=r"there is no benchmarks/bench_nothing\.py"):
+        check_benchmark_options(block, "python benchmarks/bench_nothing.py")
 
 
 def test_a_renamed_flag_fails_the_block_that_uses_it(sandbox):

@@ -36,7 +36,7 @@ def test_a_real_picture_runs_through_a_full_size_built_in_model(name):
         assert result.labels[0].label == card.label_names()[result.labels[0].index]
 
 
-README_DEFAULTS = {  # the README's names for the families, and their architectures
+PAGE_DEFAULTS = {  # the backends page's names for the families, and their architectures
     "ResNeXt": "resnext",
     "ViT": "vit",
     "I3D": "i3d",
@@ -46,12 +46,14 @@ README_DEFAULTS = {  # the README's names for the families, and their architectu
 }
 
 
-def test_the_readme_says_which_backend_each_built_in_family_runs_on_by_default():
-    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-    families = ", ".join(list(README_DEFAULTS)[:-1]) + f" and {list(README_DEFAULTS)[-1]}"
+def test_the_backends_page_says_which_backend_each_built_in_family_runs_on_by_default():
+    readme = " ".join(
+        (ROOT / "docs" / "concepts" / "backends.md").read_text(encoding="utf-8").split()
+    )
+    families = ", ".join(list(PAGE_DEFAULTS)[:-1]) + f" and {list(PAGE_DEFAULTS)[-1]}"
     detector = zoo.default_registry().architecture("faster-rcnn-fpn").inference
 
     assert f"onnxruntime for {families}; PyTorch in channels_last for Faster R-CNN" in readme
-    for architecture in README_DEFAULTS.values():
+    for architecture in PAGE_DEFAULTS.values():
         assert zoo.default_registry().architecture(architecture).inference.backend == "onnxruntime"
     assert (detector.backend, detector.memory_format) == ("torch", "channels_last")

@@ -206,3 +206,21 @@ def test_a_default_onnxruntime_export_that_fails_falls_back_to_torch_with_a_warn
     assert predictor.backend.describe()["backend"] == "torch"
     with pytest.raises(ExportError, match="the exporter gave up"):
         zoo.predictor(card, weights=weights, backend="onnxruntime")
+
+
+def test_without_the_export_extra_the_onnxruntime_default_runs_on_torch_and_says_how_to_get_it(
+    tmp_path, monkeypatch
+):
+    import zoo.inference.factory as factory
+
+    card = small_card("c3d-sports1m")
+    weights = weights_file(card, tmp_path)
+    installed = factory.find_spec
+    monkeypatch.setattr(
+        factory, "find_spec", lambda name: None if name == "onnxruntime" else installed(name)
+    )
+
+    with pytest.warns(ZooWarning, match=r"needs onnxruntime: pip install 'zoo-models\[export\]'"):
+        predictor = zoo.predictor(card, weights=weights)
+
+    assert predictor.backend.describe()["backend"] == "torch"

@@ -271,7 +271,11 @@ def test_the_registry_knows_each_built_in_architectures_plugin_version():
 
     registry = zoo.default_registry()
 
-    assert registry.plugin_version(registry.architecture("c3d")) == version("zoo")
+    assert (
+        registry.plugin_version(registry.architecture("c3d"))
+        == version("zoo-models")
+        == zoo.__version__
+    )
 
 
 # --- caches that cannot be written ---------------------------------------------------------------

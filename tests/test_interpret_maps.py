@@ -41,8 +41,10 @@ def test_occlusion_credits_only_the_quadrant_the_model_sees():
     heat = occlusion(QuadrantNet().eval(), torch.rand(4, 3, 32, 32), 0, window=8, stride=4)
 
     assert heat.shape == (4, 32, 32)
-    # Windows straddling the border credit a 4-pixel fringe; farther out nothing changes.
-    assert heat[:, 20:, :].abs().max() == 0 and heat[:, :, :12].abs().max() == 0
+    # Windows straddling the border credit a 4-pixel fringe; farther out nothing changes but
+    # float rounding (the convolution sums a batch of occluded copies in another order).
+    rounding = 1e-5 * heat.abs().max()
+    assert heat[:, 20:, :].abs().max() <= rounding and heat[:, :, :12].abs().max() <= rounding
     assert share(heat, (slice(None), slice(0, 16), slice(16, 32))) > 0.8
 
 
@@ -78,7 +80,8 @@ def test_occlusion_of_a_clip_finds_the_frames_the_model_sees():
     )
 
     assert heat.shape == (2, 16, 16, 16)
-    assert heat[:, :6].abs().max() == 0 and heat[:, 14:].abs().max() == 0
+    rounding = 1e-5 * heat.abs().max()  # as for the quadrant model
+    assert heat[:, :6].abs().max() <= rounding and heat[:, 14:].abs().max() <= rounding
     assert share(heat, (slice(None), slice(8, 12))) > 0.6
 
 

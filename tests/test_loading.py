@@ -143,3 +143,11 @@ def test_pretrained_false_builds_a_random_model(registry):
 def test_a_card_without_weights_asks_for_them(registry):
     with pytest.raises(zoo.WeightsError, match="names no pretrained weights"):
         zoo.load("toy", registry=registry)
+
+
+def test_a_config_may_be_any_mapping_as_builds_signature_says(registry):
+    from types import MappingProxyType
+
+    model = zoo.build("toy", MappingProxyType({"width": 6}), registry=registry)
+
+    assert model[0].out_channels == 6

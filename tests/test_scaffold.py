@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import zoo
 from zoo.cards import Card
 from zoo.errors import OutputError, ScaffoldError
 from zoo.scaffold import new_plugin
@@ -47,8 +48,16 @@ def test_the_skeleton_names_follow_from_the_plugin_name(tmp_path):
     project = tomllib.loads((tmp_path / "zoo-x3d-m" / "pyproject.toml").read_text())
     assert project["project"]["name"] == "zoo-x3d-m"
     assert project["project"]["entry-points"]["zoo"] == {"x3d-m": "zoo_x3d_m"}
+    assert project["project"]["dependencies"] == [f"zoo-models>={zoo.__version__}"]
     source = (tmp_path / "zoo-x3d-m" / "zoo_x3d_m" / "__init__.py").read_text()
     assert "class X3dMConfig(BaseModel)" in source and 'name="x3d-m"' in source
+
+
+def test_a_plugin_named_models_is_refused_since_its_distribution_would_be_zoos_own(tmp_path):
+    with pytest.raises(ScaffoldError, match="would make the distribution zoo-models"):
+        new_plugin("models", tmp_path / "zoo-models")
+
+    assert not (tmp_path / "zoo-models").exists()
 
 
 def test_every_file_is_valid_python_or_a_valid_card(tmp_path):

@@ -39,6 +39,7 @@ from zoo.errors import (
 from zoo.hookspecs import hookimpl
 from zoo.loading import build, load
 from zoo.registry import ZooPluginWarning, default_registry
+from zoo.version import __version__
 
 if TYPE_CHECKING:
     from zoo.exporters.report import ExportReport
@@ -63,6 +64,7 @@ __all__ = [
     "ZooError",
     "ZooPluginWarning",
     "ZooWarning",
+    "__version__",
     "build",
     "card",
     "export",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -232,19 +233,19 @@ class Architecture(BaseModel):
     )
     summary: str = ""
 
-    def validate_config(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:
+    def validate_config(self, values: Mapping[str, Any] | BaseModel | None) -> BaseModel:
         """The config as the architecture's model; a refusal is a ConfigError naming each field."""
         if isinstance(values, self.config):
             return values
         if isinstance(values, BaseModel):
             values = values.model_dump()
-        if values is not None and not isinstance(values, dict):
+        if values is not None and not isinstance(values, Mapping):
             raise ConfigError(
                 f"config for architecture {self.name!r} must be a mapping, "
                 f"found {type(values).__name__}"
             )
         try:
-            return self.config.model_validate(values or {})
+            return self.config.model_validate(dict(values or {}))
         except ValidationError as error:
             problems = describe_validation_error(error, prefix="config.")
             raise ConfigError(f"architecture {self.name!r}: {problems}") from None

@@ -165,13 +165,9 @@ class InputSpec(Strict):
 
     def example_shape(self, batch: int = 1) -> tuple[int, ...]:
         """The input's shape for ``batch`` samples, in the card's layout."""
-        sizes = {
-            "N": batch,
-            "C": self.channels,
-            "T": self.frames,
-            "H": self.size[0],
-            "W": self.size[1],
-        }
+        sizes = {"N": batch, "C": self.channels, "H": self.size[0], "W": self.size[1]}
+        if self.frames is not None:  # given exactly when the layout has a T axis
+            sizes["T"] = self.frames
         return tuple(sizes[axis] for axis in self.layout)
 
 

@@ -31,6 +31,7 @@ def zoo_architectures() -> Iterable[Architecture]:
     Each :class:`zoo.Architecture` names its builder by import string, so torch
     and the model code are imported only when a model is built.
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations
 
 
 @hookspec
@@ -40,3 +41,4 @@ def zoo_cards() -> Iterable[Card | PathLike[str] | Traversable | dict]:
     Files are validated by the core one by one, so one invalid card is reported
     with its file and field path and the plugin's other cards still register.
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations

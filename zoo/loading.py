@@ -234,7 +234,7 @@ def assign_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], origi
 def _build_from_parts(
     architecture: Architecture,
     config: BaseModel,
-    parts: list[WeightsPart],
+    parts: Sequence[WeightsPart],
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
     """Without parts, the builder's own init; with parts, meta build + strict assignment."""

@@ -8,7 +8,7 @@ license, datasets, metrics, model-index) are filled from it for the Hub's pages.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zoo import yamltext
 from zoo.cards import Card, Metric
@@ -37,7 +37,8 @@ def to_hf_model_card(card: Card) -> ModelCard:
             dataset_split=metric.split,
             metric_type=metric.name,
             metric_value=metric.value,
-            **_source(card, metric),
+            source_name=source[0] if (source := _source(card, metric)) else None,
+            source_url=source[1] if source else None,
         )
         for metric in card.metrics
     ]
@@ -50,8 +51,8 @@ def to_hf_model_card(card: Card) -> ModelCard:
         pipeline_tag=PIPELINE_TAGS.get(card.task),
         model_name=card.name,
         eval_results=results or None,
-        **{ZOO_KEY: card.to_data()},
     )
+    data[ZOO_KEY] = card.to_data()
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{_body(card)}")
 
 
@@ -69,7 +70,7 @@ def from_hf_model_card(model_card: ModelCard | str, origin: str) -> Card:
     return Card.from_data(metadata[ZOO_KEY], origin=origin)
 
 
-def _metadata(content: str, origin: str) -> dict:
+def _metadata(content: str, origin: str) -> dict[str, Any]:
     import yaml
     from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
@@ -83,13 +84,13 @@ def _metadata(content: str, origin: str) -> dict:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def _source(card: Card, metric: Metric) -> dict[str, str]:
-    """The Hub wants a source URL with every source name; give both or neither."""
+def _source(card: Card, metric: Metric) -> tuple[str, str] | None:
+    """The Hub wants a source URL with every source name: (name, url), or neither."""
     if metric.source.startswith(("http://", "https://")):
-        return {"source_name": metric.source, "source_url": metric.source}
+        return metric.source, metric.source
     if metric.source == "paper" and card.paper:
-        return {"source_name": card.paper.title, "source_url": card.paper.url}
-    return {}
+        return card.paper.title, card.paper.url
+    return None
 
 
 def _body(card: Card) -> str:

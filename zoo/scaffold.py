@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from zoo.errors import ScaffoldError
 from zoo.output import output_errors, staged_folder
 from zoo.registry import Registry, default_registry
+from zoo.version import DISTRIBUTION, __version__
 
 PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 TEMPLATE = ".tmpl"
@@ -86,6 +87,10 @@ def _names(name: str, registry: Registry) -> dict[str, str]:
             f"{' and '.join(taken)} already exist in this zoo (`zoo plugins` lists them); "
             "a plugin needs a name of its own"
         )
+    if f"zoo-{name}" == DISTRIBUTION:
+        raise ScaffoldError(
+            f"plugin name {name!r} would make the distribution {DISTRIBUTION}, zoo's own"
+        )
     words = name.split("-")
     camel = "".join(word.capitalize() for word in words)
     names = {
@@ -95,6 +100,7 @@ def _names(name: str, registry: Registry) -> dict[str, str]:
         "card": f"{name}-example",
         "config_class": f"{camel}Config",
         "model_class": camel,
+        "zoo_version": __version__,  # the plugin needs at least the zoo it was written against
     }
     for role in ("module", "config_class", "model_class"):
         derived = names[role]

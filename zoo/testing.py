@@ -30,7 +30,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -44,6 +44,8 @@ from zoo.registry import PluginReport, Registry, default_registry, using_registr
 
 __all__ = [
     "CHECK_NAMES",
+    "ArchitectureItem",
+    "CardItem",
     "Check",
     "CheckResult",
     "ContractError",
@@ -54,23 +56,22 @@ __all__ = [
     "plugin_checks",
 ]
 
-CheckFunction = Callable[["Item"], None]
 NOT_INSTALLED = (
     " (not installed: no package here declares a `zoo` entry point of that name; install "
     "the plugin's package first, e.g. `pip install -e .` beside its pyproject.toml, and "
     "`zoo plugins` lists it)"
 )
-PLUGIN_CHECKS: tuple[CheckFunction, ...] = (
+PLUGIN_CHECKS: tuple[Callable[[Item], None], ...] = (
     plugin_level.imports_without_torch,
     plugin_level.registers_cleanly,
     plugin_level.names_are_unique,
 )
-ARCHITECTURE_CHECKS: tuple[CheckFunction, ...] = (
+ARCHITECTURE_CHECKS: tuple[Callable[[ArchitectureItem], None], ...] = (
     plugin_level.declarations_resolve,
     model_checks.builds_on_meta,
     model_checks.converters_load_strictly,
 )
-CARD_CHECKS: tuple[CheckFunction, ...] = (
+CARD_CHECKS: tuple[Callable[[CardItem], None], ...] = (
     model_checks.parameters_match_card,
     model_checks.forward_matches_card,
     model_checks.state_dict_round_trip,
@@ -85,16 +86,13 @@ CHECK_NAMES: tuple[str, ...] = tuple(
 
 @dataclass(frozen=True)
 class Item:
-    """What one check runs on: a plugin, one of its architectures, or one of its cards."""
+    """What one check runs on: a plugin, or (the subclasses) one of its architectures or cards."""
 
     plugin: str
     registry: Registry = field(repr=False, compare=False)
-    architecture: Architecture | None = None
-    card: Card | None = None
 
     def __str__(self) -> str:
-        target = self.card or self.architecture
-        return self.plugin if target is None else f"{self.plugin}/{target.name}"
+        return self.plugin
 
     @property
     def report(self) -> PluginReport:
@@ -104,12 +102,39 @@ class Item:
         return [self.registry.card(f"{self.plugin}:{name}") for name in self.report.cards]
 
 
+@dataclass(frozen=True)
+class ArchitectureItem(Item):
+    """One architecture of the plugin."""
+
+    architecture: Architecture = field(kw_only=True)
+
+    def __str__(self) -> str:
+        return f"{self.plugin}/{self.architecture.name}"
+
+
+@dataclass(frozen=True)
+class CardItem(ArchitectureItem):
+    """One card of the plugin, with the architecture it is built with."""
+
+    card: Card = field(kw_only=True)
+
+    def __str__(self) -> str:
+        return f"{self.plugin}/{self.card.name}"
+
+
+ItemT = TypeVar("ItemT", bound=Item)
+PartT = TypeVar("PartT", bound=ArchitectureItem)
+
+
+Status = Literal["passed", "failed", "xfailed", "xpassed"]
+
+
 class CheckResult(BaseModel):
     """One check on one item; xfailed/xpassed: it failed/passed where it was declared to fail."""
 
     item: str
     check: str
-    status: Literal["passed", "failed", "xfailed", "xpassed"]
+    status: Status
     message: str = ""
 
 
@@ -125,17 +150,17 @@ class PluginCheckReport(BaseModel):
 
 
 @dataclass(frozen=True)
-class Check:
+class Check(Generic[ItemT]):
     """One named contract; ``expected_failure`` is the architecture's reason for not keeping it."""
 
     name: str
-    function: CheckFunction = field(repr=False)
+    function: Callable[[ItemT], None] = field(repr=False)
     expected_failure: str | None = None
 
     def __str__(self) -> str:
         return self.name
 
-    def __call__(self, item: Item) -> None:
+    def __call__(self, item: ItemT) -> None:
         """Run under pytest: a failure raises with its traceback; a declared one is an xfail."""
         if self.expected_failure is None:
             self._check(item)
@@ -148,13 +173,13 @@ class Check:
             pytest.xfail(f"{self.expected_failure} ({_first_line(error)})")
         raise ContractError(self._passed_unexpectedly(item))
 
-    def _check(self, item: Item) -> None:
+    def _check(self, item: ItemT) -> None:
         # Under the item's registry: a model made of other zoo models (a video model
         # around an image backbone) must find them where the plugin under test is.
         with using_registry(item.registry):
             self.function(item)
 
-    def run(self, item: Item) -> CheckResult:
+    def run(self, item: ItemT) -> CheckResult:
         """Run without pytest and say how it went."""
         try:
             self._check(item)
@@ -167,7 +192,7 @@ class Check:
             return self._result(item, "xpassed", self._passed_unexpectedly(item))
         return self._result(item, "passed")
 
-    def _result(self, item: Item, status: str, message: str = "") -> CheckResult:
+    def _result(self, item: Item, status: Status, message: str = "") -> CheckResult:
         return CheckResult(item=str(item), check=self.name, status=status, message=message)
 
     def _passed_unexpectedly(self, item: Item) -> str:
@@ -177,7 +202,9 @@ class Check:
         )
 
 
-def plugin_checks(plugin: str, *, registry: Registry | None = None) -> list[tuple[Item, Check]]:
+def plugin_checks(
+    plugin: str, *, registry: Registry | None = None
+) -> list[tuple[Item, Check[Any]]]:
     """(item, check) pairs for every contract of ``plugin`` (its entry-point name).
 
     A plugin that fails to load still gets its plugin-level checks, which fail
@@ -192,13 +219,19 @@ def plugin_checks(plugin: str, *, registry: Registry | None = None) -> list[tupl
         close = difflib.get_close_matches(plugin, list(registry.reports), n=3)
         raise UnknownNameError("plugin", plugin, close, hint=NOT_INSTALLED)
     item = Item(plugin, registry)
-    pairs = [(item, Check(function.__name__, function)) for function in PLUGIN_CHECKS]
+    pairs: list[tuple[Item, Check[Any]]] = [
+        (item, Check(function.__name__, function)) for function in PLUGIN_CHECKS
+    ]
     for name in item.report.architectures:
         architecture = registry.architecture(f"{plugin}:{name}")
-        pairs += _checks(Item(plugin, registry, architecture), ARCHITECTURE_CHECKS)
+        pairs += _checks(
+            ArchitectureItem(plugin, registry, architecture=architecture), ARCHITECTURE_CHECKS
+        )
     for card in item.own_cards():
         architecture = registry.architecture(card.architecture)
-        pairs += _checks(Item(plugin, registry, architecture, card), CARD_CHECKS)
+        pairs += _checks(
+            CardItem(plugin, registry, architecture=architecture, card=card), CARD_CHECKS
+        )
     return pairs
 
 
@@ -214,7 +247,9 @@ def check_plugin(plugin: str, *, registry: Registry | None = None) -> PluginChec
     return report
 
 
-def _checks(item: Item, functions: tuple[CheckFunction, ...]) -> list[tuple[Item, Check]]:
+def _checks(
+    item: PartT, functions: tuple[Callable[[PartT], None], ...]
+) -> list[tuple[PartT, Check[PartT]]]:
     declared = item.architecture.expected_failures
     return [
         (item, Check(function.__name__, function, declared.get(function.__name__)))

@@ -1,4 +1,4 @@
-"""Write the inputs of the README's interpretation pictures into a folder.
+"""Write the inputs of the interpretation pictures (docs/tasks/interpretation.md) into a folder.
 
     python docs/interpret/inputs.py OUT
 

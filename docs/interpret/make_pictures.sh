@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Remake the pictures of README's "Interpretation" section from nothing: the inputs come from
+# Remake the pictures of docs/tasks/interpretation.md from nothing: the inputs come from
 # tests/data and the ConvLSTM plugin's data generator, the classifiers run with --random
 # (seeded, so each command repeats its picture), the ConvLSTM with its shipped weights.
 set -euo pipefail

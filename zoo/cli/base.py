@@ -13,20 +13,33 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from functools import wraps
+from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from zoo.errors import ZooError, ZooPluginWarning, ZooWarning, one_line
 from zoo.output import FORCE_MEANING
+from zoo.version import DISTRIBUTION
+
+# Optional packages whose import name is not their distribution's name.
+DISTRIBUTION_OF_MODULE = {"cv2": "opencv-contrib-python-headless", "sklearn": "scikit-learn"}
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     click.echo(f"warning: {one_line(str(message))}", err=True)
 
 
@@ -48,10 +61,35 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
 def _missing_package(error: ModuleNotFoundError) -> str:
     """Export, video decoding, detection and interpretation need optional packages."""
     package = (error.name or str(error)).partition(".")[0]
+    extras = ",".join(extras_providing(package)) or "all"
     return (
         f"this command needs the Python package {package!r}, which is not installed; "
-        "install zoo with its extras: pip install 'zoo[export,video,detection,interpret]'"
+        f"install it with zoo's extra: pip install '{DISTRIBUTION}[{extras}]'"
     )
+
+
+def extras_providing(module: str) -> list[str]:
+    """The extras of the installed distribution that install the top-level ``module``.
+
+    Read from the distribution's own requirements (``onnx>=1.17; extra == "export"``),
+    so an extra added to pyproject.toml is named here with nothing else to change.
+    """
+    wanted = _canonical(DISTRIBUTION_OF_MODULE.get(module, module))
+    try:
+        lines = requires(DISTRIBUTION) or []
+    except PackageNotFoundError:
+        return []
+    extras = []
+    for line in lines:
+        name = re.split(r"[\s\[<>=!~;(]", line, maxsplit=1)[0]
+        extra = re.search(r"""extra\s*==\s*["']([^"']+)["']""", line)
+        if extra and extra[1] != "dev" and _canonical(name) == wanted:
+            extras.append(extra[1])
+    return sorted(set(extras))
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class OneLineErrors(click.Group):
@@ -105,7 +143,7 @@ def _help_hint(error: click.ClickException) -> str:
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="zoo")
+@click.version_option(package_name=DISTRIBUTION, prog_name=DISTRIBUTION)
 def main() -> None:
     """zoo: pretrained video and vision models with validated cards and verified weights."""
     for category in (ZooPluginWarning, ZooWarning):

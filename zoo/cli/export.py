@@ -7,6 +7,7 @@ the exporters are imported only when it runs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -60,7 +61,7 @@ def export(
     name: str,
     output_dir: Path,
     onnx_format: bool,
-    export_format: str | None,
+    export_format: Literal["onnx", "triton"] | None,  # a click.Choice of these
     weights: str | None,
     layout: str | None,
     random_init: bool,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -232,8 +232,8 @@ def embed(
     query: str | None,
     k: int,
     map_file: Path | None,
-    method: str,
-    colour: str,
+    method: Literal["pca", "tsne"],  # click.Choices of these
+    colour: Literal["folder", "label"],
     device: str,
     weights: str | None,
     layout: str | None,

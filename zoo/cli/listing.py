@@ -22,23 +22,23 @@ def list_models(
 ) -> None:
     """List registered models; PATTERN is an fnmatch wildcard like 'i3d*'."""
     cards = default_registry().cards(pattern, task=task, architecture=architecture)
-    rows = [
-        {
-            "name": card.name,
-            "architecture": card.architecture,
-            "task": card.task,
-            "parameters": card.parameters,
-            "weights": _weights_summary(card),
-            "aliases": card.aliases,
-        }
-        for card in cards
-    ]
     if as_json:
+        rows = [
+            {
+                "name": card.name,
+                "architecture": card.architecture,
+                "task": card.task,
+                "parameters": card.parameters,
+                "weights": _weights_summary(card),
+                "aliases": card.aliases,
+            }
+            for card in cards
+        ]
         click.echo(json.dumps(rows, indent=2))
         return
     table = [
-        [r["name"], r["architecture"], r["task"], millions(r["parameters"]), r["weights"]]
-        for r in rows
+        [card.name, card.architecture, card.task, millions(card.parameters), _weights_summary(card)]
+        for card in cards
     ]
     echo_table(["name", "architecture", "task", "params", "weights"], table)
 
@@ -98,6 +98,6 @@ def _weights_summary(card: Card) -> str:
             parts.append("bundled")
         elif part.model:
             parts.append(f"model:{part.model}")
-        else:
+        elif part.url:  # a part has exactly one source (the card schema holds it)
             parts.append(f"{part.format}:{part.url.rsplit('/', 1)[-1]}")
     return " + ".join(parts)

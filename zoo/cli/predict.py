@@ -284,8 +284,8 @@ def bench(
     if threads is not None:
         torch.set_num_threads(threads)
     source = weights_arguments(weights, layout, random_init)
-    runtime = {"device": device, "dtype": dtype}
-    timing = {"batch": batch, "warmup": warmup, "steps": steps}
+    runtime: dict[str, Any] = {"device": device, "dtype": dtype}
+    timing: dict[str, Any] = {"batch": batch, "warmup": warmup, "steps": steps}
     chosen = {"backend": backend, "onnx": onnx, "memory_format": memory_format, "compile": compile_}
     if compare and any(value is not None for value in chosen.values()):
         raise click.UsageError("--compare runs every variant; drop " + _given(chosen))

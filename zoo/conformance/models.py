@@ -34,10 +34,10 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from zoo.testing import Item
+    from zoo.testing import ArchitectureItem, CardItem
 
 
-def builds_on_meta(item: Item) -> None:
+def builds_on_meta(item: ArchitectureItem) -> None:
     """The default and the test config build on the meta device, leaving nothing real behind."""
     from zoo.loading import empty_model
 
@@ -57,7 +57,7 @@ def builds_on_meta(item: Item) -> None:
             )
 
 
-def base_config(item: Item) -> tuple[str, Mapping[str, Any]]:
+def base_config(item: ArchitectureItem) -> tuple[str, Mapping[str, Any]]:
     """What an architecture is checked at: its defaults, or, where its config has fields
     without one (a video model names the image model it is built around), the config of
     the plugin's first card of it."""
@@ -75,7 +75,7 @@ def base_config(item: Item) -> tuple[str, Mapping[str, Any]]:
     return "default config", {}
 
 
-def converters_load_strictly(item: Item) -> None:
+def converters_load_strictly(item: ArchitectureItem) -> None:
     """Each converter maps its example upstream state dict to one that loads strictly."""
     from zoo.loading import assign_state_dict, empty_model
     from zoo.weights import convert_state_dict
@@ -101,7 +101,7 @@ def converters_load_strictly(item: Item) -> None:
         )
 
 
-def parameters_match_card(item: Item) -> None:
+def parameters_match_card(item: CardItem) -> None:
     """The card's config, built on the meta device, has exactly the card's ``parameters``."""
     from zoo.loading import count_parameters, empty_model
 
@@ -114,7 +114,7 @@ def parameters_match_card(item: Item) -> None:
         )
 
 
-def forward_matches_card(item: Item) -> None:
+def forward_matches_card(item: CardItem) -> None:
     """The forward returns the card's outputs and shapes, and refuses mis-shaped input clearly."""
     import torch
 
@@ -130,7 +130,7 @@ def forward_matches_card(item: Item) -> None:
         )
 
 
-def state_dict_round_trip(item: Item) -> None:
+def state_dict_round_trip(item: CardItem) -> None:
     """A saved state dict loads back strictly (meta build + assign) and gives the same outputs."""
     import torch
 
@@ -166,7 +166,7 @@ def state_dict_round_trip(item: Item) -> None:
             ) from None
 
 
-def exports_to_onnx(item: Item) -> None:
+def exports_to_onnx(item: CardItem) -> None:
     """``zoo.export`` writes an ONNX file that onnxruntime runs as PyTorch does, at two batches."""
     from zoo.exporters.pipeline import export
 
@@ -185,7 +185,7 @@ def exports_to_onnx(item: Item) -> None:
         )
 
 
-def predicts(item: Item) -> None:
+def predicts(item: CardItem) -> None:
     """The predictor takes a synthetic image or clip of the card's kind to the task's result."""
     from zoo.inference import predictor
 
@@ -200,7 +200,7 @@ def predicts(item: Item) -> None:
         )
 
 
-def hf_model_card_round_trip(item: Item) -> None:
+def hf_model_card_round_trip(item: CardItem) -> None:
     """The card renders to a Hugging Face model card (as ``zoo push`` publishes it) and back."""
     from huggingface_hub import ModelCard
 
@@ -232,7 +232,7 @@ _RUNS: OrderedDict[tuple[int, str], SmallRun] = OrderedDict()
 KEPT_RUNS = 2  # a card's forward and round-trip checks follow each other
 
 
-def small_run(item: Item) -> SmallRun:
+def small_run(item: CardItem) -> SmallRun:
     """Build and run a card's small model once for the checks that need it, not once each.
 
     Kept by the architecture object's identity (held by the entry, so never reused)

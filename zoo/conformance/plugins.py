@@ -15,7 +15,7 @@ from zoo.architecture import import_string
 from zoo.conformance import ContractError
 
 if TYPE_CHECKING:
-    from zoo.testing import Item
+    from zoo.testing import ArchitectureItem, Item
 
 PROBE_TIMEOUT_S = 120
 # Run in a fresh interpreter: load the plugin as its entry point does, call its hooks as
@@ -106,7 +106,7 @@ def names_are_unique(item: Item) -> None:
         )
 
 
-def declarations_resolve(item: Item) -> None:
+def declarations_resolve(item: ArchitectureItem) -> None:
     """Every import string resolves, every converter has an example, every opt-out is known."""
     from zoo.testing import CHECK_NAMES
 

@@ -23,6 +23,7 @@ from zoo.exporters.report import Check, OutputDifference
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    from onnxruntime import InferenceSession
 
 TINY = 1e-12
 EXPORT_SEED, CHECK_SEED = 1, 2
@@ -51,7 +52,7 @@ def run_checks(
     return [_check(session, model, plan, tolerance, set_axis, check) for check in shapes]
 
 
-def ort_session(path: Path) -> object:
+def ort_session(path: Path) -> InferenceSession:
     import onnxruntime
 
     try:
@@ -75,7 +76,7 @@ def eager_outputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> l
 
 
 def _check(
-    session: object,
+    session: InferenceSession,
     model: torch.nn.Module,
     plan: ExportPlan,
     tolerance: float,

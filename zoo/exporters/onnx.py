@@ -13,9 +13,9 @@ range, mean/std, channel order, ...) and the label names in ``metadata_props``.
 
 from __future__ import annotations
 
-import io
 import json
-from importlib.metadata import version
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.architecture import ExportHints
@@ -23,6 +23,7 @@ from zoo.cards import Card
 from zoo.errors import ExportError
 from zoo.exporters.plan import ExportPlan, InputPlan
 from zoo.exporters.report import TensorInfo
+from zoo.version import __version__
 
 if TYPE_CHECKING:
     import onnx
@@ -130,6 +131,8 @@ def _dynamo_export(
         external_data=False,
         verbose=False,
     )
+    if program is None:  # returned by the legacy exporter (dynamo=False) only
+        raise ExportError("torch.onnx.export(dynamo=True) returned no ONNX program")
     proto = program.model_proto
     _rename_input_axes(proto, plan)
     return proto
@@ -166,19 +169,20 @@ def _legacy_export(
         if item.dynamic
     }
     axes.update({name: dict(found) for name, found in plan.output_axes.items() if found})
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        model,
-        inputs,
-        buffer,
-        dynamo=False,
-        input_names=names,
-        output_names=plan.output_names,
-        opset_version=opset,
-        dynamic_axes=axes or None,
-        do_constant_folding=True,
-    )
-    return onnx.load_from_string(buffer.getvalue())
+    with tempfile.TemporaryDirectory(prefix="zoo-legacy-export-") as folder:
+        path = Path(folder) / "model.onnx"  # torch.onnx.export's f is a path
+        torch.onnx.export(
+            model,
+            inputs,
+            path,
+            dynamo=False,
+            input_names=names,
+            output_names=plan.output_names,
+            opset_version=opset,
+            dynamic_axes=axes or None,
+            do_constant_folding=True,
+        )
+        return onnx.load(path)
 
 
 def _check_io_names(proto: onnx.ModelProto, inputs: list[str], outputs: list[str]) -> None:
@@ -234,7 +238,7 @@ def describe(proto: onnx.ModelProto, card: Card) -> None:
     labels = card.label_names()
     properties = {
         "zoo.card": card.name,
-        "zoo.version": version("zoo"),
+        "zoo.version": __version__,
         "zoo.architecture": card.architecture,
         "zoo.task": card.task,
         "zoo.inputs": json.dumps(

@@ -31,6 +31,7 @@ from zoo.exporters.report import Check, ExportReport, Format
 from zoo.loading import HF_HUB_PREFIX, load
 from zoo.output import staged_folder
 from zoo.registry import Registry, current_registry
+from zoo.version import __version__
 
 if TYPE_CHECKING:
     import onnx
@@ -260,12 +261,14 @@ def _weights_used(pretrained: bool, weights: str | PathLike[str] | None) -> str:
     return "pretrained" if pretrained else "random"
 
 
-def _opset(proto: object) -> int:
+def _opset(proto: onnx.ModelProto) -> int:
     return next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx"))
 
 
 def _versions() -> dict[str, str]:
-    return {package: version(package) for package in ("zoo", "torch", "onnx", "onnxruntime")}
+    return {"zoo": __version__} | {
+        package: version(package) for package in ("torch", "onnx", "onnxruntime")
+    }
 
 
 class _Caught(logging.Handler):

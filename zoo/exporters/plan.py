@@ -77,13 +77,9 @@ def plan_export(
     frames_by_input = _frames(card, hints, frames)
     inputs = []
     for spec in card.inputs:
-        sizes = {
-            "N": batch,
-            "C": spec.channels,
-            "T": frames_by_input.get(spec.name),
-            "H": spec.size[0],
-            "W": spec.size[1],
-        }
+        sizes = {"N": batch, "C": spec.channels, "H": spec.size[0], "W": spec.size[1]}
+        if spec.name in frames_by_input:  # the inputs with a T axis
+            sizes["T"] = frames_by_input[spec.name]
         shape = tuple(sizes[letter] for letter in spec.layout)
         axes = hints.dynamic_axes.get(spec.name, {}) if dynamic else {}
         if hints.batch is not None:
@@ -201,7 +197,7 @@ def card_input_names(card: Card) -> list[str]:
 
 
 def support_summary(card: Card, hints: ExportHints) -> str:
-    """What the exported graph accepts, in words: the README's export column.
+    """What the exported graph accepts, in words: the export column of docs/tasks/export.md.
 
     Dynamic axes by meaning (batch, frames with their minimum, height and width),
     then what stays fixed, then the exporter when it is the fallback.

@@ -175,7 +175,9 @@ def peak_memory_mb(device: torch.device) -> tuple[float | None, str]:
     return round(peak * scale / 2**20, 1), "process peak RSS"
 
 
-def _timed(function: Callable[[dict[str, Tensor]], Any], inputs: dict, device) -> float:
+def _timed(
+    function: Callable[[dict[str, Tensor]], Any], inputs: dict[str, Tensor], device: torch.device
+) -> float:
     _synchronize(device)
     start = time.perf_counter()
     function(inputs)

@@ -61,6 +61,8 @@ class Media:
     def read(self, indices: np.ndarray) -> np.ndarray:
         if self.frames is not None:
             return self.frames[indices]
+        if self.path is None:
+            raise InputError(self.source, "has neither decoded frames nor a file to decode")
         return decode_frames(self.path, indices, self.source)
 
     def describe(self) -> str:
@@ -232,8 +234,9 @@ def _frame_times(
 ) -> np.ndarray | None:
     """Presentation times in seconds (packets come in decoding order, so sorted), or evenly
     spaced ones at ``fps`` when the container gives none."""
-    if time_base is not None and all(stamp is not None for stamp in stamps):
-        return np.sort(np.asarray([float(stamp * time_base) for stamp in stamps]))
+    known = [stamp for stamp in stamps if stamp is not None]
+    if time_base is not None and len(known) == len(stamps):
+        return np.sort(np.asarray([float(stamp * time_base) for stamp in known]))
     if fps:
         return np.arange(len(stamps), dtype=np.float64) / fps
     return None

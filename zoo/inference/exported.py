@@ -16,12 +16,12 @@ import json
 import shutil
 import tempfile
 from contextlib import nullcontext
-from importlib.metadata import version
 from os import PathLike
 from pathlib import Path
 
 from zoo.cards import Card
 from zoo.registry import Registry, current_registry, using_registry
+from zoo.version import __version__
 
 MODEL_FILE = "model.onnx"
 
@@ -83,7 +83,7 @@ def cache_folder(
         "layout": layout,
         "export": architecture.export.model_dump(mode="json"),
         "plugin": registry.plugin_version(architecture),
-        "zoo": version("zoo"),
+        "zoo": __version__,
         "torch": torch.__version__,
     }
     key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]

@@ -3,29 +3,35 @@
 The architecture's :class:`~zoo.architecture.InferenceHints` say which backend, memory
 format and compilation ran fastest for the family; each can be overridden. The
 onnxruntime default applies only where it can: a model with real weights (pretrained or a
-file) in float32 without ``torch.compile``, on a device onnxruntime has a provider for; a
+file) in float32 without ``torch.compile``, on a device onnxruntime has a provider for. A
 randomly initialised model, autocast or compilation run on PyTorch, and so does a model
-whose export fails (with a warning saying why). The graph is the one ``zoo export`` writes: given as
-``onnx=PATH``, or exported on first use into the zoo cache (:mod:`zoo.inference.exported`).
+whose export fails or an install without the ``export`` extra, each with a warning that
+says why. The graph is the one ``zoo export`` writes: given as ``onnx=PATH``, or exported
+on first use into the zoo cache (:mod:`zoo.inference.exported`).
 """
 
 from __future__ import annotations
 
 import warnings
+from importlib.util import find_spec
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zoo.architecture import InferenceHints
 from zoo.cards import Card
 from zoo.errors import ExportError, OptionError, ZooError, ZooWarning, check_count, one_line
 from zoo.inference.predictor import Predictor
 from zoo.registry import Registry, default_registry
+from zoo.version import DISTRIBUTION
 
 if TYPE_CHECKING:
     import torch
 
+    from zoo.inference.backends import OnnxRuntimeBackend, TorchBackend
+
 BACKENDS = ("torch", "onnxruntime")
+EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")  # what the onnxruntime default needs
 HF_HUB_PREFIX = "hf-hub:"
 
 
@@ -73,9 +79,10 @@ def predictor(
         backend, architecture.inference, real_weights, dtype, compile, onnx, memory_format
     )
     if chosen == "onnxruntime" and backend is None and onnx is None:
-        chosen = "onnxruntime" if onnxruntime_runs_on(place) else "torch"
+        usable = _export_extra_installed(card) and onnxruntime_runs_on(place)
+        chosen = "onnxruntime" if usable else "torch"
     check_applicable(chosen, onnx=onnx, dtype=dtype, memory_format=memory_format, compile=compile)
-    runner = None
+    runner: TorchBackend | OnnxRuntimeBackend | None = None
     if chosen == "onnxruntime":
         source = {
             "weights": weights,
@@ -98,6 +105,23 @@ def predictor(
         model = _model(name, card, weights, layout, pretrained, registry)
         runner = _torch(model, card, architecture.inference, place, dtype, memory_format, compile)
     return Predictor(card, architecture, runner, clips=clips)
+
+
+def _export_extra_installed(card: Card) -> bool:
+    """Whether the onnxruntime default can run: it exports with the export extra's packages.
+
+    Without them the model runs on torch (the default is a speed choice, not a need), and a
+    warning says what is missed and how to install it.
+    """
+    missing = [name for name in EXPORT_PACKAGES if find_spec(name) is None]
+    if missing:
+        warnings.warn(
+            f"{card.name}: running on torch; its faster default, onnxruntime, needs "
+            f"{', '.join(missing)}: pip install '{DISTRIBUTION}[export]'",
+            ZooWarning,
+            stacklevel=3,
+        )
+    return not missing
 
 
 def choose_backend(
@@ -182,7 +206,7 @@ def _torch(
     dtype: str | None,
     memory_format: str | None,
     compile: bool | None,
-):
+) -> TorchBackend:
     from zoo.inference.backends import TorchBackend
 
     return TorchBackend(
@@ -200,8 +224,8 @@ def _onnxruntime(
     card: Card,
     device: torch.device,
     onnx: str | PathLike[str] | None,
-    source: dict,
-):
+    source: dict[str, Any],
+) -> OnnxRuntimeBackend:
     from zoo.inference.backends import OnnxRuntimeBackend
     from zoo.inference.exported import exported_model
 

@@ -11,7 +11,7 @@ original image's pixels; forecast frames in the input's value range.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -74,23 +74,26 @@ def _detections(
 ) -> list[dict[str, Tensor]]:
     """Per image: xyxy boxes in model-input pixels, scores, labels (nothing dropped yet)."""
     first = next(iter(inputs.values()))
+    images: list[dict[str, Tensor]]
     if architecture.inference.postprocess is not None:
         sizes = [tuple(first.shape[-2:])] * first.shape[0]
-        outputs = import_string(architecture.inference.postprocess)(outputs, sizes, 0.0)
+        images = import_string(architecture.inference.postprocess)(outputs, sizes, 0.0)
     elif isinstance(outputs, dict):
         if not set(DETECTION_KEYS) <= set(outputs):
             raise ZooError(
                 f"detector {architecture.name!r} returned {sorted(outputs)}; expected "
                 f"{list(DETECTION_KEYS)} or an InferenceHints.postprocess function"
             )
-        outputs = [outputs]
+        images = [outputs]
+    else:
+        images = outputs
     return [
         {
             "boxes": image["boxes"].detach().float().cpu(),
             "scores": image["scores"].detach().float().cpu(),
             "labels": image["labels"].detach().long().cpu(),
         }
-        for image in outputs
+        for image in images
     ]
 
 
@@ -105,14 +108,16 @@ def row_count(rows: Rows) -> int:
 
 
 def join_rows(parts: list[Rows]) -> Rows:
+    """The rows of consecutive batches as one; every part of a run is of the first's kind."""
     first = parts[0]
     if len(parts) == 1:
         return first
     if isinstance(first, dict):
-        return {name: torch.cat([part[name] for part in parts]) for name in first}
+        named = cast(list[dict[str, Tensor]], parts)
+        return {name: torch.cat([part[name] for part in named]) for name in first}
     if isinstance(first, list):
-        return [image for part in parts for image in part]
-    return torch.cat(parts)
+        return [image for part in cast(list[list[dict[str, Tensor]]], parts) for image in part]
+    return torch.cat(cast(list[Tensor], parts))
 
 
 def finish(
@@ -120,17 +125,20 @@ def finish(
 ) -> Result:
     """One input's standard rows -> its typed result."""
     common = {"input": prepared.source, "model": card.name, "task": card.task}
-    if card.task in CLASSIFICATION:
-        return _classification(rows, prepared, card, topk, common)
-    if card.task == "object-detection":
-        return _detections_result(rows[0], prepared, card, threshold, common)
-    if card.task == "video-forecasting":
-        return _forecast(rows, prepared, card, common)
-    return Features(
-        **common,
-        shapes={name: list(value.shape[1:]) for name, value in rows.items()},
-        arrays={name: value[0].numpy() for name, value in rows.items()},
-    )
+    match rows:
+        case Tensor() if card.task in CLASSIFICATION:
+            return _classification(rows, prepared, card, topk, common)
+        case list() if card.task == "object-detection":
+            return _detections_result(rows[0], prepared, card, threshold, common)
+        case Tensor() if card.task == "video-forecasting":
+            return _forecast(rows, prepared, card, common)
+        case dict():
+            return Features(
+                **common,
+                shapes={name: list(value.shape[1:]) for name, value in rows.items()},
+                arrays={name: value[0].numpy() for name, value in rows.items()},
+            )
+    raise ZooError(f"{card.name}: no {card.task} result from rows of {type(rows).__name__}")
 
 
 def label_name(labels: list[str] | None, index: int) -> str:

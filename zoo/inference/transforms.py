@@ -1,6 +1,6 @@
 """The spatial half of pre-processing, read from the card: resize, crop, value range, mean/std.
 
-Two steps are kept apart on purpose. :func:`plan_geometry` and :func:`resize_and_crop` turn
+Two steps are kept apart on purpose. :func:`plan_geometry` and :func:`resized_pixels` turn
 decoded frames into *pixels*: float values in [0, 1], RGB (or gray), already at the
 model's size. :class:`Normalization` turns pixels into the model's input (value range,
 mean and std, channel order) and back. Tools that work in pixel space (attacks, saliency,
@@ -153,6 +153,9 @@ class Normalization(nn.Module):
     reversed first. It is a module so that it moves with the model (``.to(device)``) and
     can sit inside a function that is differentiated, as pixel-space attacks need.
     """
+
+    scale: Tensor  # buffers, registered in __init__
+    shift: Tensor
 
     def __init__(self, spec: InputSpec) -> None:
         super().__init__()

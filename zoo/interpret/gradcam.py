@@ -133,13 +133,13 @@ def target_layer(
     if isinstance(layer, nn.Module):
         return layer, tokens, type(layer).__name__
     hints = hints_of(model)
-    if layer is None and (hints is None or hints.cam_layer is None):
+    path = layer if layer is not None else hints.cam_layer if hints is not None else None
+    if path is None:
         raise InterpretError(
             f"{describe(model)} declares no Grad-CAM layer (FeatureHints.cam_layer); "
             "name one with layer= (`--layer` on the command line), or use occlusion, "
             "which needs none"
         )
-    path = hints.cam_layer if layer is None else layer
     if tokens is None and hints is not None:
         tokens = hints.cam_tokens
     try:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from zoo.errors import InterpretError
 from zoo.interpret.tensors import (
     Inputs,
+    Scorer,
     Target,
     as_tuple,
     class_scores,
@@ -29,7 +30,7 @@ Size = int | Sequence[int]
 
 
 def occlusion(
-    model: nn.Module | Callable[..., Tensor],
+    model: Scorer,
     input: Inputs,
     target: Target = None,
     window: Size = 16,

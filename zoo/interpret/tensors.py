@@ -18,6 +18,7 @@ from zoo.errors import InterpretError
 from zoo.loading import architecture_of
 
 Inputs: TypeAlias = Tensor | tuple[Tensor, ...]
+Scorer: TypeAlias = nn.Module | Callable[..., Tensor]  # a model, or any function of its inputs
 Target: TypeAlias = int | Sequence[int] | Tensor | None
 DEFAULT_LAYOUTS = {4: "NCHW", 5: "NCTHW"}
 
@@ -61,7 +62,7 @@ def describe(model: nn.Module) -> str:
     return f"architecture {architecture.name!r}" if architecture else type(model).__name__
 
 
-def predicted_classes(model: nn.Module, inputs: tuple[Tensor, ...]) -> Tensor:
+def predicted_classes(model: Scorer, inputs: tuple[Tensor, ...]) -> Tensor:
     """The top-1 class of each sample: the target when the caller names none."""
     with torch.no_grad():
         return scores_of(model(*inputs)).argmax(dim=1)
@@ -78,7 +79,7 @@ def scores_of(output: Tensor) -> Tensor:
     return output
 
 
-def resolve_target(model: nn.Module, inputs: tuple[Tensor, ...], target: Target) -> Tensor:
+def resolve_target(model: Scorer, inputs: tuple[Tensor, ...], target: Target) -> Tensor:
     """One class index per sample, from an int, a sequence, a tensor or None (the top-1)."""
     batch = inputs[0].shape[0]
     if target is None:
@@ -93,7 +94,7 @@ def resolve_target(model: nn.Module, inputs: tuple[Tensor, ...], target: Target)
     return targets
 
 
-def class_scores(model: nn.Module, targets: Tensor) -> Callable[..., Tensor]:
+def class_scores(model: Scorer, targets: Tensor) -> Callable[..., Tensor]:
     """The model's forward, checked once per call: scores (N, classes) that hold the targets.
 
     The methods hand this to captum instead of the bare model, so that a forecaster or a

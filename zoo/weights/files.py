@@ -10,7 +10,7 @@ for what it is instead of failing deep inside a reader.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -200,7 +200,7 @@ def convert_state_dict(
         ) from error
 
 
-def merge_parts(parts: list[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+def merge_parts(parts: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
     """One state dict from converted parts, each key under its part's prefix."""
     merged: dict[str, Any] = {}
     for prefix, state in parts:

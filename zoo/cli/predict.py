@@ -126,13 +126,14 @@ def predict(
     }
     predictor = build(name, runtime, weights_arguments(weights, layout, random_init), clips=clips)
     gifs = _forecast_files(inputs) if output is not None and _forecasts(predictor) else []
-    with output_folder(output, gifs, force=force) if gifs else nullcontext():
+    folder = output_folder(output, gifs, force=force) if output and gifs else nullcontext()
+    with folder:
         if show_input is not None:
             _show_inputs(predictor, inputs, show_input)
         failed = _predict_all(
             predictor,
             inputs,
-            [output / name for name in gifs],
+            [output / name for name in gifs] if output else [],
             as_json=as_json,
             options={"topk": topk, "threshold": threshold, "batch_size": batch_size},
         )
@@ -154,6 +155,7 @@ def _predict_all(
     from tqdm import tqdm
 
     from zoo.errors import InputError
+    from zoo.inference.results import Forecast
 
     outcomes = predictor.stream(inputs, **options)
     failed = 0
@@ -165,7 +167,7 @@ def _predict_all(
                 failed += 1
                 bar.write(f"error: {outcome}", file=sys.stderr)
                 continue
-            if gifs:
+            if gifs and isinstance(outcome, Forecast):
                 outcome = outcome.write_gif(gifs[number])
             _print_result(outcome, as_json, bar)
     return failed

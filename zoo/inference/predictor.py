@@ -223,7 +223,7 @@ def check_call_options(*, topk: Any, threshold: Any, batch_size: Any) -> None:
     check_count("batch_size", batch_size)
     if isinstance(threshold, bool) or not isinstance(threshold, Real):
         raise OptionError(f"{{threshold}} must be a number, found {threshold!r}", "threshold")
-    if not math.isfinite(threshold) or not 0 <= threshold <= 1:
+    if not math.isfinite(float(threshold)) or not 0 <= float(threshold) <= 1:
         raise OptionError(
             f"{{threshold}} must be a score between 0 and 1, found {threshold!r}", "threshold"
         )

@@ -72,9 +72,9 @@ def _only_for(owner: str, method: str, **options: object) -> None:
 
 def _finite(option: str, value: object, high: float | None = None) -> None:
     """A number at least 0 (and at most ``high``): NaN and infinity pass every comparison."""
-    within = isinstance(value, Real) and not isinstance(value, bool)
-    within = within and math.isfinite(value) and value >= 0 and (high is None or value <= high)
-    if not within:
+    number = float(value) if isinstance(value, Real) and not isinstance(value, bool) else None
+    within = number is not None and math.isfinite(number) and number >= 0
+    if number is None or not within or (high is not None and number > high):
         limit = f"between 0 and {high:g}" if high is not None else "a finite number of at least 0"
         raise OptionError(f"{{{option}}} must be {limit}, found {value!r}", option)
 

@@ -134,7 +134,7 @@ def cache_listing(cards: list[Card] | None = None) -> CacheListing:
     repos = _hub_repos()
     conversions = _conversions()
     names = None if cards is None else {card.name for card in cards}
-    if cards is not None:
+    if cards is not None and names is not None:
         wanted = {part.repo_id for card in cards for part in card.weights if part.repo_id}
         repos = [repo for repo in repos if repo.repo in wanted]
         conversions = [c for c in conversions if c.card in names]

@@ -153,7 +153,7 @@ NEWER_CASES = [
     newer("predict-clips-whole-video", "predict i3d-kinetics400-rgb digits.gif --random --clips 2",
          "is a video model that sees the whole video as one clip; drop --clips"),
     newer("predict-onnx-on-torch", "predict c3d digits.gif --backend torch --onnx model.onnx",
-         "--onnx names a file for --backend 'onnxruntime', not 'torch'"),
+         "--onnx names a file for an ONNX --backend (onnxruntime, openvino), not torch"),
     newer("predict-memory-format-on-onnxruntime",
          "predict c3d digits.gif --random --backend onnxruntime --memory-format channels_last",
          "--memory-format sets how PyTorch runs the model; onnxruntime runs the exported graph"),

@@ -9,6 +9,7 @@ check what it wrote, independently of its report.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from importlib.metadata import version
 from pathlib import Path
@@ -75,6 +76,21 @@ def assert_a_checked_self_contained_export(report: ExportReport, card: Card, fol
     for check in report.checks:
         assert [output.name for output in check.outputs] == hints.output_names
         assert all(output.max_rel <= report.tolerance for output in check.outputs)
+    assert_openvino_agrees(report, card)
+
+
+def assert_openvino_agrees(report: ExportReport, card: Card) -> None:
+    """OpenVINO ran the same checks within the same tolerance, or fails as its plugin declares."""
+    if importlib.util.find_spec("openvino") is None:
+        return  # the export checks with OpenVINO only where it is installed
+    architecture = BUILTIN.architecture(card.architecture)
+    checks = report.openvino_checks
+    if "runs_on_openvino" in architecture.expected_failures:
+        assert not (checks and all(check.passed for check in checks)), "OpenVINO passes now"
+        return
+    assert len(checks) == len(report.checks), "OpenVINO did not compile the export"
+    for check in checks:
+        assert all(output.passed for output in check.outputs), check
 
 
 @pytest.fixture(scope="module")
@@ -141,13 +157,13 @@ def test_fp16_keeps_float32_inputs_and_outputs_and_states_its_looser_tolerance(t
     card = small_card("resnet50.tv_in1k", BUILTIN)
     hints = BUILTIN.architecture(card.architecture).export
 
-    report = zoo.export(card, tmp_path / "out", pretrained=False, fp16=True)
+    report = zoo.export(card, tmp_path / "out", pretrained=False, precision="fp16")
 
     model = onnx.load(tmp_path / "out" / "model.onnx")
     weights = [t for t in model.graph.initializer if len(t.dims) > 1]
     assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
     assert {info.dtype for info in (*report.inputs, *report.outputs)} == {"float32"}
-    assert report.fp16 and report.tolerance == hints.fp16_tolerance > hints.tolerance
+    assert report.precision == "fp16" and report.tolerance == hints.fp16_tolerance > hints.tolerance
     largest = max(output.max_rel for check in report.checks for output in check.outputs)
     assert hints.tolerance < largest <= hints.fp16_tolerance, "float16 should differ, within bounds"
 

@@ -50,13 +50,16 @@ def test_an_option_error_spells_the_option_as_python_and_as_the_command_line_do(
         ("c3d-sports1m", {"clips": 0}, "clips= must be a whole number of at least 1, found 0"),
         ("c3d-sports1m", {"memory_format": "nhwc"},
          "memory_format= 'nhwc' is not one of contiguous, channels_last"),
-        ("c3d-sports1m", {"dtype": "float8"}, "dtype= 'float8' is not one of float32"),
+        ("c3d-sports1m", {"backend": "tensorrt"},
+         "backend= 'tensorrt' is not one of torch, onnxruntime, openvino"),
         ("c3d-sports1m", {"backend": "onnxruntime", "memory_format": "channels_last"},
          "memory_format= sets how PyTorch runs the model; onnxruntime runs the exported graph"),
-        ("c3d-sports1m", {"backend": "onnxruntime", "compile": True, "dtype": "bfloat16"},
-         "dtype= and compile= set how PyTorch runs the model"),
+        ("c3d-sports1m", {"backend": "openvino", "compile": True, "memory_format": "contiguous"},
+         "memory_format= and compile= set how PyTorch runs the model; openvino runs"),
+        ("c3d-sports1m", {"calibrate": "images/"},
+         "calibrate= are inputs for precision= int8, which was not asked"),
         ("c3d-sports1m", {"backend": "torch", "onnx": "model.onnx"},
-         "onnx= names a file for backend= 'onnxruntime', not 'torch'"),
+         "onnx= names a file for an ONNX backend= (onnxruntime, openvino), not torch"),
     ],
 )  # fmt: skip
 def test_a_predictor_option_that_cannot_apply_is_refused_before_anything_loads(
@@ -73,8 +76,8 @@ def test_a_predictor_option_that_cannot_apply_is_refused_before_anything_loads(
 def test_a_pytorch_only_setting_chooses_pytorch_where_onnxruntime_is_the_default():
     hints = zoo.InferenceHints(backend="onnxruntime")
 
-    assert choose_backend(None, hints, True, None, None, None) == "onnxruntime"
-    assert choose_backend(None, hints, True, None, None, None, "channels_last") == "torch"
+    assert choose_backend(None, hints, True, "fp32", None, None) == "onnxruntime"
+    assert choose_backend(None, hints, True, "fp32", None, None, "channels_last") == "torch"
 
 
 @pytest.fixture(scope="module")

@@ -174,7 +174,11 @@ class InferenceHints(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: Literal["torch", "onnxruntime"] = "torch"
+    backend: Literal["torch", "onnxruntime", "openvino"] = Field(
+        default="torch",
+        description="openvino and onnxruntime run the exported graph in float32; where "
+        "openvino is not installed (or cannot compile the graph) onnxruntime runs it",
+    )
     memory_format: Literal["contiguous", "channels_last"] = Field(
         default="contiguous", description="channels_last: 4-D and 5-D tensors channels last"
     )

@@ -210,3 +210,23 @@ class ExportCheckError(ExportError):
 class InterpretError(ZooError, ValueError):
     """An interpretation request the model or input cannot serve (a layer without spatial
     axes, a forecaster asked for Grad-CAM, pixels outside [0, 1]); says what was expected."""
+
+
+class RuntimeCompileError(ZooError, RuntimeError):
+    """A runtime (OpenVINO) cannot run a graph as asked: it fails to compile it, or its export
+    check found it differs from PyTorch. The default path falls back to another backend."""
+
+
+class QuantizationError(ZooError, ValueError):
+    """A model that cannot be quantized as asked: no calibration inputs, no NNCF, a failure."""
+
+
+class AccuracyDropError(QuantizationError):
+    """A reduced-precision model that agrees with float32 less than the threshold asks.
+
+    ``accuracy`` holds the measured figures, for a caller that wants more than the message.
+    """
+
+    def __init__(self, message: str, accuracy: object) -> None:
+        super().__init__(message)
+        self.accuracy = accuracy

@@ -76,8 +76,12 @@ CARD_CHECKS: tuple[Callable[[CardItem], None], ...] = (
     model_checks.forward_matches_card,
     model_checks.state_dict_round_trip,
     model_checks.exports_to_onnx,
+    model_checks.runs_on_openvino,
     model_checks.predicts,
     model_checks.hf_model_card_round_trip,
+)
+OFFLINE_CARD_CHECKS = tuple(
+    check for check in CARD_CHECKS if check is not model_checks.runs_on_openvino
 )
 CHECK_NAMES: tuple[str, ...] = tuple(
     check.__name__ for check in (*PLUGIN_CHECKS, *ARCHITECTURE_CHECKS, *CARD_CHECKS)
@@ -227,12 +231,20 @@ def plugin_checks(
         pairs += _checks(
             ArchitectureItem(plugin, registry, architecture=architecture), ARCHITECTURE_CHECKS
         )
+    card_checks = CARD_CHECKS if _openvino_installed() else OFFLINE_CARD_CHECKS
     for card in item.own_cards():
         architecture = registry.architecture(card.architecture)
         pairs += _checks(
-            CardItem(plugin, registry, architecture=architecture, card=card), CARD_CHECKS
+            CardItem(plugin, registry, architecture=architecture, card=card), card_checks
         )
     return pairs
+
+
+def _openvino_installed() -> bool:
+    """``runs_on_openvino`` is a check only where OpenVINO is installed to run it."""
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
 
 
 def check_plugin(plugin: str, *, registry: Registry | None = None) -> PluginCheckReport:

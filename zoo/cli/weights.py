@@ -78,6 +78,12 @@ def cache(names: tuple[str, ...], clear: bool, as_json: bool) -> None:
         [[c.file, megabytes(c.size), c.origin] for c in listing.converted],
         empty="(no conversions cached)",
     )
+    click.echo(f"\nmade from models (exports, quantizations) in {listing.folder}:")
+    echo_table(
+        ["area", "entry", "size"],
+        [[m.area, m.entry, megabytes(m.size)] for m in listing.made],
+        empty="(nothing made yet)",
+    )
     click.echo(f"\nzoo cache folders in {listing.folder}:")
     echo_table(
         ["folder", "size", "entries", "holds"],

@@ -14,14 +14,14 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from numbers import Integral
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo import weights as weight_store
-from zoo.architecture import ExportHints
+from zoo.architecture import Architecture, ExportHints
 from zoo.cards import Card
 from zoo.errors import ExportCheckError, ExportError, OptionError, OutputError, WeightsError
 from zoo.exporters import checks, triton
@@ -30,6 +30,7 @@ from zoo.exporters.plan import ExportPlan, plan_export
 from zoo.exporters.report import Check, ExportReport, Format
 from zoo.loading import HF_HUB_PREFIX, load
 from zoo.output import staged_folder
+from zoo.quantize.report import QuantizationReport
 from zoo.registry import Registry, current_registry
 from zoo.version import __version__
 
@@ -56,7 +57,10 @@ def export(
     frames: int | None = None,
     opset: int | None = None,
     dynamic: bool = True,
-    fp16: bool = False,
+    precision: str = "fp32",
+    calibrate: str | PathLike[str] | None = None,
+    validate: str | PathLike[str] | None = None,
+    accept_drop: bool = False,
     check: bool = True,
     force: bool = False,
     registry: Registry | None = None,
@@ -65,6 +69,8 @@ def export(
     started = time.perf_counter()
     if format not in ("onnx", "triton"):
         raise ExportError(f"unknown export format {format!r}; expected 'onnx' or 'triton'")
+    _check_precision(precision, format, calibrate, validate)
+    fp16 = precision == "fp16"
     if layout is not None and weights is None:
         raise ExportError(f"layout {layout!r} describes a weights file; none was given")
     _check_opset(opset)
@@ -77,8 +83,8 @@ def export(
     target = output_dir / card.name if format == "triton" else output_dir
     tolerance = hints.fp16_tolerance if fp16 else hints.tolerance
     with (
-        _staged(target, _planned_files(card, format), force) as folder,
-        _progress(card.name, fp16, check) as step,  # on the terminal's stderr, taken first
+        _staged(target, _planned_files(card, format, precision), force) as folder,
+        _progress(card.name, precision, check) as step,  # on the terminal's stderr, taken first
         _collected_warnings() as caught,
     ):
         step("build")
@@ -86,9 +92,21 @@ def export(
         model_path = triton.model_file(folder) if format == "triton" else folder / MODEL_FILE
         proto = _write_graph(model, card, hints, plan, model_path, opset, fp16, step)
         results = _check_graph(model_path, model, plan, tolerance, hints, step) if check else []
+        ov_results = (
+            checks.openvino_checks(model_path, model, plan, tolerance, hints.set_axis)
+            if check and precision != "fp16"
+            else []
+        )
+        quantization = None
+        if precision == "int8" and calibrate is not None and all(r.passed for r in results):
+            step("int8")
+            quantization = _quantized(model_path, card, architecture, calibrate, validate)
+            quantization = _accepted(quantization, card, accept_drop)
         step("write")
         inputs, outputs = tensor_infos(proto.graph.input), tensor_infos(proto.graph.output)
         files = [model_path, folder / CARD_FILE, folder / REPORT_FILE]
+        if quantization is not None:
+            files.append(folder / quantization.file)
         if format == "triton":
             files += triton.write_model_config(folder, card, plan, inputs, outputs)
         report = ExportReport(
@@ -102,17 +120,19 @@ def export(
             exporter_reason=hints.exporter_reason,
             opset=_opset(proto),
             dynamic=plan.dynamic,
-            fp16=fp16,
+            precision=precision,
             inputs=inputs,
             outputs=outputs,
             checked=check,
             tolerance=tolerance,
             checks=results,
             passed=all(result.passed for result in results),
+            openvino_checks=ov_results,
             size_bytes=model_path.stat().st_size,
             seconds=round(time.perf_counter() - started, 3),
             versions=_versions(),
             warnings=caught.lines(),
+            quantization=quantization,
         )
         if not report.passed:
             raise ExportCheckError(
@@ -125,12 +145,14 @@ def export(
     return report
 
 
-def _planned_files(card: Card, format: Format) -> list[str]:
+def _planned_files(card: Card, format: Format, precision: str) -> list[str]:
     """What an export of ``card`` writes into its folder, known before any work."""
+    from zoo.quantize.report import INT8_FILE
+
     if format == "triton":
         model = triton.model_file(Path()).as_posix()
         return [model, CARD_FILE, REPORT_FILE, *triton.config_files(card)]
-    return [MODEL_FILE, CARD_FILE, REPORT_FILE]
+    return [MODEL_FILE, CARD_FILE, REPORT_FILE, *([INT8_FILE] if precision == "int8" else [])]
 
 
 @contextmanager
@@ -168,6 +190,57 @@ def _write_graph(
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(proto, str(path))
     return proto
+
+
+def _check_precision(
+    precision: str,
+    format: str,
+    calibrate: str | PathLike[str] | None,
+    validate: str | PathLike[str] | None,
+) -> None:
+    """The precisions a file can have, and the inputs only int8 takes."""
+    if precision == "bf16":
+        raise ExportError(
+            "precision bf16 is a way to run a float32 graph, not a file: export fp32 and run "
+            "it with --precision bf16 (OpenVINO, or torch autocast)"
+        )
+    if precision not in ("fp32", "fp16", "int8"):
+        raise ExportError(f"unknown precision {precision!r}; expected fp32, fp16 or int8")
+    if precision == "int8" and calibrate is None:
+        raise ExportError(
+            "precision int8 needs calibration inputs: --calibrate DIR (calibrate=), a folder "
+            "or manifest of inputs like those the model will see"
+        )
+    if precision == "int8" and format == "triton":
+        raise ExportError("precision int8 writes an ONNX folder; export it with --format onnx")
+    if precision != "int8" and (calibrate is not None or validate is not None):
+        raise ExportError("--calibrate and --validate are inputs for --precision int8")
+
+
+def _quantized(
+    model_path: Path,
+    card: Card,
+    architecture: Architecture,
+    calibrate: str | PathLike[str],
+    validate: str | PathLike[str] | None,
+) -> QuantizationReport:
+    """``model.int8.onnx`` beside the checked float32 file, with the gate's figures."""
+    from zoo.quantize.int8 import quantize
+
+    return quantize(
+        model_path, card, architecture, calibrate=calibrate, validate=validate, accept_drop=True
+    )
+
+
+def _accepted(
+    quantization: QuantizationReport, card: Card, accept_drop: bool
+) -> QuantizationReport:
+    """The report, or the gate's refusal with its numbers (the staged folder then goes)."""
+    from zoo.quantize.gate import enforce
+
+    for accuracy in quantization.accuracy:
+        enforce(accuracy, card.name, accept_drop=accept_drop)
+    return quantization
 
 
 def _check_graph(
@@ -266,9 +339,13 @@ def _opset(proto: onnx.ModelProto) -> int:
 
 
 def _versions() -> dict[str, str]:
-    return {"zoo": __version__} | {
-        package: version(package) for package in ("torch", "onnx", "onnxruntime")
-    }
+    found = {"zoo": __version__}
+    for package in ("torch", "onnx", "onnxruntime", "openvino", "nncf"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
 
 
 class _Caught(logging.Handler):
@@ -313,11 +390,11 @@ def _first_line(message: str, limit: int = 300) -> str:
 
 
 @contextmanager
-def _progress(name: str, fp16: bool, check: bool) -> Iterator[Callable[[str], None]]:
+def _progress(name: str, precision: str, check: bool) -> Iterator[Callable[[str], None]]:
     """A step counter on stderr, shown only on a terminal (tqdm's ``disable=None``)."""
     from tqdm.auto import tqdm
 
-    total = 3 + fp16 + check  # build, export, [float16], [check], write
+    total = 3 + (precision != "fp32") + check  # build, export, [float16], [check], [int8], write
     with tqdm(total=total, desc=f"export {name}", unit="step", disable=None, leave=False) as bar:
 
         def step(label: str) -> None:

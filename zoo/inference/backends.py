@@ -1,5 +1,7 @@
 """Where the forward runs: PyTorch (eager or compiled) or onnxruntime, on CPU or GPU.
 
+OpenVINO, the third backend, is :mod:`zoo.inference.openvino_backend`.
+
 A backend is called with the model's inputs by name (CPU tensors, rows first) and returns
 the raw outputs; the predictor turns those into results the same way for every backend,
 so both backends take the same inputs and give the same results.
@@ -16,8 +18,8 @@ from torch import Tensor, nn
 
 from zoo.cards import Card
 from zoo.errors import ZooError
+from zoo.inference.precision import autocast_dtype, check_precision
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: ``channels_last`` puts channels last in every 4-D tensor and every 5-D one (torch's
 #: channels_last and channels_last_3d), in the weights and in the inputs alike.
 MEMORY_FORMATS = ("contiguous", "channels_last")
@@ -43,22 +45,11 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return chosen
 
 
-def autocast_dtype(dtype: str | None, device: torch.device) -> torch.dtype | None:
-    """The dtype to autocast to, or None for plain float32; float16 on CPU is refused."""
-    if dtype is None or dtype == "float32":
-        return None
-    if dtype not in DTYPES:
-        raise ZooError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-    if dtype == "float16" and device.type == "cpu":
-        raise ZooError(
-            "dtype float16 needs a GPU: autocast to float16 is not supported on CPU; "
-            "use bfloat16 on CPU, or float16 with --device cuda"
-        )
-    return DTYPES[dtype]
-
-
 class TorchBackend:
-    """An ``nn.Module`` on a device, optionally in a channels-last format, autocast, compiled."""
+    """An ``nn.Module`` on a device, optionally in a channels-last format, autocast, compiled.
+
+    ``precision`` bf16 or fp16 runs the forward under ``torch.autocast`` in that dtype.
+    """
 
     name = "torch"
 
@@ -68,7 +59,7 @@ class TorchBackend:
         card: Card,
         *,
         device: torch.device,
-        dtype: str | None = None,
+        precision: str | None = None,
         memory_format: str = "contiguous",
         compile: bool = False,
     ) -> None:
@@ -78,8 +69,8 @@ class TorchBackend:
                 f"{', '.join(MEMORY_FORMATS)}"
             )
         self.device = device
-        self.dtype = dtype or "float32"
-        self.autocast = autocast_dtype(dtype, device)
+        self.precision = check_precision(precision)
+        self.autocast = autocast_dtype(self.precision, device)
         self.memory_format = memory_format
         self.input_names = [spec.name for spec in card.inputs]
         self.module = model.eval().to(device=device)
@@ -112,7 +103,7 @@ class TorchBackend:
         return {
             "backend": self.name,
             "device": str(self.device),
-            "dtype": self.dtype,
+            "precision": self.precision,
             "memory_format": self.memory_format,
             "compiled": self.compiled,
         }
@@ -137,11 +128,14 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: Path, card: Card, *, device: torch.device) -> None:
+    def __init__(
+        self, path: Path, card: Card, *, device: torch.device, precision: str = "fp32"
+    ) -> None:
         import onnxruntime
 
         self.path = path
         self.device = device
+        self.precision = check_precision(precision)
         self.providers = onnx_providers(device)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
@@ -192,6 +186,7 @@ class OnnxRuntimeBackend:
             "backend": self.name,
             "device": str(self.device),
             "provider": self.session.get_providers()[0],
+            "precision": self.precision,
             "file": str(self.path),
         }
 

@@ -4,8 +4,9 @@
 (``~/.cache/huggingface/zoo`` by default), so it follows ``HF_HUB_CACHE``.
 Every folder in it is a registered :class:`CacheArea` (:data:`CACHE_AREAS`), so that
 ``zoo cache`` lists each with its size and ``zoo cache --clear [NAME]`` removes it:
-``converted/`` (upstream pickles as safetensors), ``onnx/`` (the onnxruntime
-backend's exports), ``verified/`` (one marker per verified file state),
+``converted/`` (upstream pickles as safetensors), ``onnx/`` (the ONNX backends'
+exports), ``int8/`` (quantizations), ``openvino/`` (OpenVINO's compiled models),
+``verified/`` (one marker per verified file state),
 ``downloads/`` (temporary files while downloading) and ``first-use/`` (the sha256
 each unhashed URL had when first used, kept by a clear: it is what a later download
 is compared with). Code that writes into the cache asks for its area's folder by
@@ -61,13 +62,15 @@ class CacheArea:
     """One folder of the zoo cache, listed and cleared by ``zoo cache``.
 
     ``per_model``: its entries are named by :func:`model_entry`, so ``--clear NAME``
-    removes the entries of that model. ``kept``: a full clear leaves it (the first-use
-    records, which later downloads are checked against).
+    removes the entries of that model. ``made``: each entry is something zoo made from a
+    model (an export, a quantization, a compiled graph), listed one by one. ``kept``: a
+    full clear leaves it (the first-use records, which later downloads are checked against).
     """
 
     name: str
     holds: str
     per_model: bool = False
+    made: bool = False
     kept: bool = False
 
     @property
@@ -86,7 +89,9 @@ def register_cache_area(area: CacheArea) -> CacheArea:
 
 for _area in (
     CacheArea("converted", "upstream checkpoints converted to safetensors", per_model=True),
-    CacheArea("onnx", "the onnxruntime backend's exported graphs", per_model=True),
+    CacheArea("onnx", "ONNX exports made on first use", per_model=True, made=True),
+    CacheArea("int8", "int8 quantizations made on first use", per_model=True, made=True),
+    CacheArea("openvino", "OpenVINO's compiled models (named by its own hash)", made=True),
     CacheArea("verified", "markers of verified file states (re-hashed when gone)"),
     CacheArea("downloads", "partial downloads"),
     CacheArea("first-use", "sha256 of each unhashed URL on first use", kept=True),

@@ -57,6 +57,15 @@ class CachedConversion(BaseModel):
     path: str
 
 
+class CachedMade(BaseModel):
+    """One thing zoo made from a model and keeps (an export, a quantization)."""
+
+    area: str
+    entry: str
+    size: int
+    path: str
+
+
 class CachedArea(BaseModel):
     """One folder of the zoo cache (:data:`~zoo.weights.cache.CACHE_AREAS`) and its size."""
 
@@ -72,6 +81,7 @@ class CacheListing(BaseModel):
     folder: str
     hub: list[CachedRepo]
     converted: list[CachedConversion]
+    made: list[CachedMade]
     areas: list[CachedArea]
 
 
@@ -138,10 +148,18 @@ def cache_listing(cards: list[Card] | None = None) -> CacheListing:
         wanted = {part.repo_id for card in cards for part in card.weights if part.repo_id}
         repos = [repo for repo in repos if repo.repo in wanted]
         conversions = [c for c in conversions if c.card in names]
+    made = [
+        CachedMade(area=area.name, entry=entry.name, size=_size(entry), path=str(entry))
+        for area in CACHE_AREAS.values()
+        if area.made
+        for entry in _entries(area, names)
+    ]
     areas = [_area_listing(area, names) for area in CACHE_AREAS.values()]
     if names is not None:
         areas = [area for area in areas if area.entries]
-    return CacheListing(folder=str(zoo_cache_dir()), hub=repos, converted=conversions, areas=areas)
+    return CacheListing(
+        folder=str(zoo_cache_dir()), hub=repos, converted=conversions, made=made, areas=areas
+    )
 
 
 def clear_cache(cards: list[Card] | None = None) -> ClearedCache:

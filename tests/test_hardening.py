@@ -234,7 +234,7 @@ def fake_entry(area: str, model: str, size: int) -> Path:
     return entry
 
 
-def test_zoo_cache_lists_the_onnxruntime_exports_with_their_size():
+def test_zoo_cache_lists_the_onnx_backends_exports_with_their_size():
     fake_entry("onnx", "c3d-sports1m", 3000)
     fake_entry("onnx", "i3d-kinetics400-rgb", 500)
 
@@ -244,7 +244,7 @@ def test_zoo_cache_lists_the_onnxruntime_exports_with_their_size():
     areas = {area["name"]: area for area in listing["areas"]}
     assert set(areas) == set(CACHE_AREAS)
     assert (areas["onnx"]["size"], areas["onnx"]["entries"]) == (3500, 2)
-    assert re.search(r"onnx +0\.0MB +2 +the onnxruntime backend's exported graphs", table)
+    assert re.search(r"onnx +0\.0MB +2 +ONNX exports made on first use", table)
 
 
 def test_cache_clear_of_a_model_removes_its_exports_and_clear_removes_every_area_but_first_use():

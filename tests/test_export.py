@@ -22,6 +22,7 @@ import zoo
 from zoo.cards import Card
 from zoo.exporters.plan import support_summary
 from zoo.exporters.report import ExportReport
+from zoo.output import RECORD
 from zoo.registry import Registry
 from zoo.small import small_card
 
@@ -45,6 +46,7 @@ def assert_a_checked_self_contained_export(report: ExportReport, card: Card, fol
     """What every export must satisfy, read back from the files rather than the report."""
     hints = BUILTIN.architecture(card.architecture).export
     assert sorted(path.name for path in folder.iterdir()) == [
+        RECORD,  # zoo's record of the files it wrote (zoo.output)
         "card.yaml",
         "export.json",
         "model.onnx",

@@ -369,5 +369,5 @@ def test_an_asked_backend_wins_and_an_onnx_file_means_an_onnx_backend():
 
 
 def test_an_onnx_file_with_the_torch_backend_is_a_contradiction():
-    with pytest.raises(ZooError, match="onnx= names a file for an ONNX backend"):
+    with pytest.raises(ZooError, match="onnx= names a file for an ONNX backend= "):
         zoo.predictor(small_card("c3d-sports1m"), pretrained=False, backend="torch", onnx="x.onnx")

@@ -135,7 +135,10 @@ def export(
     ``check=False`` the file is checked with ``onnx.checker`` and with onnxruntime
     against PyTorch at the export shapes and at other sizes of every dynamic axis; a
     failure raises :class:`ExportCheckError` with the numbers, and nothing is written.
-    An existing non-empty output folder is replaced only with ``force=True``.
+    The output folder follows :mod:`zoo.output`'s rule: new, empty or zoo's own files
+    only; ``force=True`` writes beside a user's files, and no file of the user's is ever
+    replaced or deleted. An ``opset`` the exporter cannot write is refused, never
+    silently replaced.
     """
     from zoo.exporters.pipeline import export as run_export
 
@@ -188,10 +191,11 @@ def predictor(
     inputs and checked against float32 on ``validate=`` inputs, refused below the
     agreement threshold unless ``accept_drop``). ``device``: ``"auto"`` is CUDA, then
     MPS, then CPU. ``weights``/``layout``/``pretrained`` are those of :func:`load`;
-    ``onnx`` is a file ``zoo export`` wrote.
-    ``max_frames`` is the longest clip a whole-video card (I3D) runs at once; a longer video
-    runs in windows whose per-time outputs are combined as the network combines them.
-    See :mod:`zoo.inference`.
+    ``onnx`` is a file ``zoo export`` wrote. ``max_frames`` is the longest clip a whole-video
+    card (I3D) runs at once; a longer video runs in windows whose per-time outputs are
+    combined as the network combines them. An option that cannot apply to the model or the
+    backend (``clips`` for a model that averages none, ``memory_format`` on an ONNX backend)
+    raises :class:`zoo.errors.OptionError`. See :mod:`zoo.inference`.
     """
     from zoo.inference import predictor as build_predictor
 

@@ -6,6 +6,8 @@ line on stderr; anything else reaching a user is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from numbers import Integral
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +16,10 @@ if TYPE_CHECKING:
 
 class ZooError(Exception):
     """Base class of every error zoo raises on purpose."""
+
+    def for_command_line(self) -> str:
+        """The message as the command line shows it (options spelled as flags)."""
+        return str(self)
 
 
 class ZooPluginWarning(UserWarning):
@@ -123,6 +129,42 @@ class PublishError(ZooError, RuntimeError):
 
 class ArgumentError(ZooError, ValueError):
     """An argument of the wrong kind or form, e.g. ``zoo.load(None)`` or ``"hf-hub:"``."""
+
+
+class OptionError(ArgumentError):
+    """An option that cannot apply, or a value it cannot take, named as the caller wrote it.
+
+    The message names options as ``{name}`` placeholders, written ``name=`` in Python
+    and ``--name`` on the command line (:meth:`for_command_line`), so that one check in
+    the library serves both with the same sentence::
+
+        OptionError("{clips} applies to models that average clips", "clips")
+    """
+
+    def __init__(self, template: str, *options: str) -> None:
+        self.template = template
+        self.options = options
+        super().__init__(self._spelled(lambda option: f"{option}="))
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def for_command_line(self) -> str:
+        return self._spelled(lambda option: f"--{option.replace('_', '-')}")
+
+    def _spelled(self, spelling: Callable[[str], str]) -> str:
+        text = self.template
+        for option in self.options:
+            text = text.replace(f"{{{option}}}", spelling(option))
+        return text
+
+
+def check_count(option: str, value: object) -> None:
+    """Refuse anything but a whole number of at least 1 (``True`` is no count either)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise OptionError(
+            f"{{{option}}} must be a whole number of at least 1, found {value!r}", option
+        )
 
 
 class ScaffoldError(ZooError, ValueError):

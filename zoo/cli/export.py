@@ -11,7 +11,14 @@ from typing import Literal
 
 import click
 
-from zoo.cli.base import fails_cleanly, main, megabytes, model_source_options, weights_arguments
+from zoo.cli.base import (
+    fails_cleanly,
+    force_option,
+    main,
+    megabytes,
+    model_source_options,
+    weights_arguments,
+)
 from zoo.cli.predict import quantization_options
 from zoo.exporters.report import ExportReport, TensorInfo
 from zoo.quantize.report import QuantizationReport
@@ -60,7 +67,7 @@ from zoo.quantize.report import QuantizationReport
 @quantization_options[1]
 @quantization_options[2]
 @click.option("--no-check", "no_check", is_flag=True, help="Skip onnx.checker and onnxruntime.")
-@click.option("--force", is_flag=True, help="Replace an existing, non-empty output folder.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @fails_cleanly
 def export(

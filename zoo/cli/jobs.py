@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from zoo.cli.base import FiniteFloat
+from zoo.cli.base import FiniteFloat, force_option
 
 ENGINES = click.Choice(["local", "ray"])
 
@@ -36,11 +36,7 @@ def corpus_options(command: Any) -> Any:
             is_flag=True,
             help="Replace results of another model, weights or options in the output.",
         ),
-        click.option(
-            "--force",
-            is_flag=True,
-            help="Write into a folder holding files zoo did not write (they are kept).",
-        ),
+        force_option,
     ]
     for option in reversed(options):
         command = option(command)

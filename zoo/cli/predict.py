@@ -3,7 +3,7 @@
 Both build a predictor (torch is imported when they run, never at import) and only parse
 and print: decoding, batching and results are :mod:`zoo.inference`'s. ``zoo predict``
 reports a bad input on one line and carries on with the others; its exit status is 1
-when any input failed.
+when any input failed (with a count of them, when there were several inputs).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,9 +175,7 @@ def predict(
     With -o results.parquet the inputs run as a corpus job (see `zoo features`): one row per
     input in the table, a rerun computes only what is missing, bad inputs are listed.
     """
-    from tqdm import tqdm
-
-    from zoo.errors import InputError
+    from zoo.output import output_folder
 
     source = weights_arguments(weights, layout, random_init)
     extra: dict[str, Any] = {"clips": clips, "max_frames": max_frames}
@@ -200,27 +199,55 @@ def predict(
         )
         finish(context, report, as_json=False)
         return
+    force = corpus.pop("force")
     _refuse_corpus_options(corpus, output)
     predictor = build(name, runtime, source, **extra)
-    if show_input is not None:
-        _show_inputs(predictor, inputs, show_input)
-    outcomes = predictor.stream(inputs, topk=topk, threshold=threshold, batch_size=batch_size)
-    written: set[Path] = set()
+    gifs = _forecast_files(inputs) if output is not None and _forecasts(predictor) else []
+    folder = output_folder(output, gifs, force=force) if output and gifs else nullcontext()
+    with folder:
+        if show_input is not None:
+            _show_inputs(predictor, inputs, show_input)
+        failed = _predict_all(
+            predictor,
+            inputs,
+            [output / name for name in gifs] if output else [],
+            as_json=as_json,
+            options={"topk": topk, "threshold": threshold, "batch_size": batch_size},
+        )
+    if failed:
+        if len(inputs) > 1:  # one input's error line already says everything
+            click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
+        context.exit(1)
+
+
+def _predict_all(
+    predictor: Predictor,
+    inputs: tuple[str, ...],
+    gifs: list[Path],
+    *,
+    as_json: bool,
+    options: dict[str, Any],
+) -> int:
+    """Print each input's result (writing its forecast GIF, if any); return the failures."""
+    from tqdm import tqdm
+
+    from zoo.errors import InputError
+    from zoo.inference.results import Forecast
+
+    outcomes = predictor.stream(inputs, **options)
     failed = 0
     bar = tqdm(total=len(inputs), unit="input", file=sys.stderr, disable=not sys.stderr.isatty())
     with bar:
-        for outcome in outcomes:
+        for number, outcome in enumerate(outcomes):
             bar.update()
             if isinstance(outcome, InputError):
                 failed += 1
                 bar.write(f"error: {outcome}", file=sys.stderr)
                 continue
-            if output is not None and hasattr(outcome, "write_gif"):
-                outcome = outcome.write_gif(_forecast_path(output, outcome.input, written))
+            if gifs and isinstance(outcome, Forecast):
+                outcome = outcome.write_gif(gifs[number])
             _print_result(outcome, as_json, bar)
-    if failed:
-        click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
-        context.exit(1)
+    return failed
 
 
 def _refuse_corpus_options(corpus: dict[str, Any], output: Path | None) -> None:
@@ -252,15 +279,21 @@ def _show_inputs(predictor: Predictor, inputs: tuple[str, ...], path: Path) -> N
             click.echo(f"wrote {picture} (model input of {item})", err=True)
 
 
-def _forecast_path(folder: Path, source: str, written: set[Path]) -> Path:
-    stem = Path(source).stem
-    target = folder / f"{stem}.forecast.gif"
-    number = 1
-    while target in written:
-        number += 1
-        target = folder / f"{stem}-{number}.forecast.gif"
-    written.add(target)
-    return target
+def _forecasts(predictor: Predictor) -> bool:
+    return predictor.card.task == "video-forecasting"
+
+
+def _forecast_files(inputs: tuple[str, ...]) -> list[str]:
+    """``<stem>.forecast.gif`` per input, in order; a repeated stem gets ``-2``, ``-3``, ..."""
+    names: list[str] = []
+    for source in inputs:
+        stem = Path(source).stem
+        name, number = f"{stem}.forecast.gif", 1
+        while name in names:
+            number += 1
+            name = f"{stem}-{number}.forecast.gif"
+        names.append(name)
+    return names
 
 
 def _print_result(result: Result, as_json: bool, bar: Any) -> None:

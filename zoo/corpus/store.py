@@ -102,9 +102,20 @@ class Store:
         if self.outputs == self.state:
             return
         previous = self._read_journal() if earlier is not None else {}
-        outputs = [*keys, *(record.output for record in previous.values() if record.output)]
-        owned = {STATE, INDEX, *(Path(name).parts[0] for name in outputs if name)}
-        check_folder(self.outputs, owned, STATE, force=force)
+        keys = list(keys)
+        recorded = {record.output for record in previous.values() if record.output}
+        # A job killed between an output's rename and its journal line left that output
+        # unrecorded: in a folder of an earlier job, the job's own names are its own.
+        ours = [*keys, INDEX] if earlier is not None else []
+        known = {*recorded, *ours, *self._state_files()}
+        check_folder(self.outputs, [*keys, INDEX], force=force, known=known)
+
+    def _state_files(self) -> list[str]:
+        """The job's own state files, as paths relative to its output folder."""
+        if not self.state.is_dir():
+            return []
+        files = (path for path in self.state.rglob("*") if path.is_file())
+        return [path.relative_to(self.outputs).as_posix() for path in files]
 
     def _replace_earlier(self, earlier: Identity, overwrite: bool) -> None:
         changes = "; ".join(self.identity.differences(earlier))

@@ -8,12 +8,14 @@ rename the folder into place. Nothing here knows an architecture by name.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from importlib.metadata import PackageNotFoundError, version
+from numbers import Integral
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,13 +23,13 @@ from typing import TYPE_CHECKING
 from zoo import weights as weight_store
 from zoo.architecture import Architecture, ExportHints
 from zoo.cards import Card
-from zoo.errors import ExportCheckError, ExportError, WeightsError
+from zoo.errors import ExportCheckError, ExportError, OptionError, OutputError, WeightsError
 from zoo.exporters import checks, triton
 from zoo.exporters.onnx import describe, export_graph, random_inputs, tensor_infos, to_float16
 from zoo.exporters.plan import ExportPlan, plan_export
 from zoo.exporters.report import Check, ExportReport, Format
-from zoo.exporters.staging import staged_folder
 from zoo.loading import HF_HUB_PREFIX, load
+from zoo.output import staged_folder
 from zoo.quantize.report import QuantizationReport
 from zoo.registry import Registry, current_registry
 from zoo.version import __version__
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.yaml"
 REPORT_FILE = "export.json"
+#: The oldest opset torch's exporters write (its legacy exporter's minimum).
+MIN_OPSET = 7
 
 
 def export(
@@ -69,6 +73,7 @@ def export(
     fp16 = precision == "fp16"
     if layout is not None and weights is None:
         raise ExportError(f"layout {layout!r} describes a weights file; none was given")
+    _check_opset(opset)
     registry = registry or current_registry()
     card = _card(name_or_card, registry)
     architecture = registry.architecture(card.architecture)
@@ -78,14 +83,14 @@ def export(
     target = output_dir / card.name if format == "triton" else output_dir
     tolerance = hints.fp16_tolerance if fp16 else hints.tolerance
     with (
-        staged_folder(target, force=force) as folder,
+        _staged(target, _planned_files(card, format, precision), force) as folder,
+        _progress(card.name, precision, check) as step,  # on the terminal's stderr, taken first
         _collected_warnings() as caught,
-        _progress(card.name, precision, check) as step,
     ):
         step("build")
         model = _model(name_or_card, card, pretrained, weights, layout, registry)
         model_path = triton.model_file(folder) if format == "triton" else folder / MODEL_FILE
-        proto = _write_graph(model, card, hints, plan, model_path, opset or hints.opset, fp16, step)
+        proto = _write_graph(model, card, hints, plan, model_path, opset, fp16, step)
         results = _check_graph(model_path, model, plan, tolerance, hints, step) if check else []
         ov_results = (
             checks.openvino_checks(model_path, model, plan, tolerance, hints.set_axis)
@@ -140,13 +145,33 @@ def export(
     return report
 
 
+def _planned_files(card: Card, format: Format, precision: str) -> list[str]:
+    """What an export of ``card`` writes into its folder, known before any work."""
+    from zoo.quantize.report import INT8_FILE
+
+    if format == "triton":
+        model = triton.model_file(Path()).as_posix()
+        return [model, CARD_FILE, REPORT_FILE, *triton.config_files(card)]
+    return [MODEL_FILE, CARD_FILE, REPORT_FILE, *([INT8_FILE] if precision == "int8" else [])]
+
+
+@contextmanager
+def _staged(target: Path, files: list[str], force: bool) -> Iterator[Path]:
+    """zoo's output rule (:func:`zoo.output.staged_folder`), its refusals as ExportErrors."""
+    try:
+        with staged_folder(target, files, force=force) as folder:
+            yield folder
+    except OutputError as error:
+        raise ExportError(str(error)) from None
+
+
 def _write_graph(
     model: torch.nn.Module,
     card: Card,
     hints: ExportHints,
     plan: ExportPlan,
     path: Path,
-    opset: int,
+    opset: int | None,
     fp16: bool,
     step: Callable[[str], None],
 ) -> onnx.ModelProto:
@@ -156,7 +181,8 @@ def _write_graph(
     example = random_inputs(plan, check=False, seed=checks.EXPORT_SEED)
     checks.eager_outputs(model, example)  # a clear error for inputs the model refuses
     step(f"export ({hints.exporter})")
-    proto = export_graph(model, example, plan, hints, opset)
+    proto = export_graph(model, example, plan, hints, opset or hints.opset)
+    _check_written_opset(proto, opset, hints)
     describe(proto, card)
     if fp16:
         step("float16")
@@ -228,6 +254,42 @@ def _check_graph(
     step("check")
     checks.check_file(path)
     return checks.run_checks(path, model, plan, tolerance, hints.set_axis)
+
+
+def _check_opset(opset: int | None) -> None:
+    """An opset that exists: the exporters would silently write another one instead."""
+    if opset is None:
+        return
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if (
+        isinstance(opset, bool)
+        or not isinstance(opset, Integral)
+        or not MIN_OPSET <= opset <= newest
+    ):
+        raise OptionError(
+            f"{{opset}} {opset!r} is not an opset zoo can export to: the installed onnx "
+            f"knows opsets {MIN_OPSET} to {newest}",
+            "opset",
+        )
+
+
+def _check_written_opset(proto: onnx.ModelProto, opset: int | None, hints: ExportHints) -> None:
+    """The graph has the opset asked for; torch's exporters fall back to another silently."""
+    written = _opset(proto)
+    if opset is not None and written != opset:
+        raise OptionError(
+            f"the {hints.exporter} exporter cannot write this model at {{opset}} {opset} (it "
+            f"wrote opset {written} instead); ask for opset {written} or later, or leave "
+            "{opset} out for the architecture's own",
+            "opset",
+        )
+    if opset is None and written != hints.opset:
+        raise ExportError(
+            f"the {hints.exporter} exporter wrote opset {written}, not the opset {hints.opset} "
+            "the architecture's ExportHints name; correct ExportHints.opset"
+        )
 
 
 def _card(name_or_card: str | Card, registry: Registry) -> Card:
@@ -304,17 +366,23 @@ class _Caught(logging.Handler):
 
 @contextmanager
 def _collected_warnings() -> Iterator[_Caught]:
-    """Keep what the exporters warn and log about for the report, off the terminal."""
+    """Keep what the exporters warn, log and print about for the report, off the terminal.
+
+    torch.onnx logs through a stderr handler of its own that does not propagate (and that
+    torch re-installs while exporting), so what reaches stderr meanwhile is kept too.
+    """
     caught = _Caught()
     root = logging.getLogger()
     root.addHandler(caught)
+    printed = io.StringIO()
     try:
-        with warnings.catch_warnings(record=True) as records:
+        with warnings.catch_warnings(record=True) as records, redirect_stderr(printed):
             warnings.simplefilter("always")
             caught.records = records
             yield caught
     finally:
         root.removeHandler(caught)
+        caught.logged += [line for line in printed.getvalue().splitlines() if line.strip()]
 
 
 def _first_line(message: str, limit: int = 300) -> str:

@@ -37,7 +37,7 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     try:
         chosen = torch.device(device)
-    except RuntimeError as error:
+    except (RuntimeError, TypeError) as error:
         raise ZooError(f"unknown device {device!r}: {error}") from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ZooError(f"device {device!r} asked for, but no CUDA device is available here")

@@ -10,6 +10,7 @@ expected, so a run over many files reports it on one line and goes on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import InputError
+from zoo.errors import InputError, ZooError
 from zoo.media import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 CHANNELS = (1, 3, 4)
 EXPECTED = "an image (jpg, png, ...) or a video (mp4, avi, webm, gif, ...)"
+MAX_PIXELS_VARIABLE = "ZOO_MAX_IMAGE_PIXELS"
 
 
 @dataclass(frozen=True)
@@ -127,13 +129,42 @@ def read_image(path: Path) -> Media:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _pixel_limit(), Image.open(path) as image:
             image.load()
             return media_from_pil(image, source=str(path))
+    except Image.DecompressionBombError as error:
+        raise InputError(
+            str(path),
+            f"is too large to decode safely (Pillow: {error}); if you trust the file, raise "
+            f"the limit with {MAX_PIXELS_VARIABLE}=PIXELS in the environment (or "
+            "PIL.Image.MAX_IMAGE_PIXELS in Python)",
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise InputError(
             str(path), f"cannot decode as an image (Pillow: {error}); expected {EXPECTED}"
         ) from None
+
+
+@contextmanager
+def _pixel_limit() -> Iterator[None]:
+    """Pillow's guard against decompression bombs, raised by ``ZOO_MAX_IMAGE_PIXELS`` if set.
+
+    Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses twice that many pixels; its limit
+    is set for this one image and restored after.
+    """
+    from PIL import Image
+
+    value = os.environ.get(MAX_PIXELS_VARIABLE)
+    if value is None:
+        yield
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise ZooError(f"{MAX_PIXELS_VARIABLE} is a number of pixels, found {value!r}")
+    default, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, int(value)
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = default
 
 
 def media_from_pil(image: Image.Image, source: str) -> Media:

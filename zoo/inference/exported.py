@@ -71,7 +71,7 @@ def cache_folder(
     """
     import torch
 
-    from zoo.weights import zoo_cache_dir
+    from zoo.weights.cache import area_folder, model_entry
 
     registry = registry or current_registry()
     architecture = registry.architecture(card.architecture)
@@ -91,7 +91,7 @@ def cache_folder(
         "torch": torch.__version__,
     }
     key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
-    return zoo_cache_dir() / "onnx" / f"{card.name}-{key}"
+    return area_folder("onnx") / model_entry(card.name, key)
 
 
 def _temporary_folder(card: Card) -> Path:

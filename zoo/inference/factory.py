@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from zoo.architecture import InferenceHints
 from zoo.cards import Card
-from zoo.errors import ExportError, RuntimeCompileError, ZooError, ZooWarning, one_line
+from zoo.errors import (
+    ExportError,
+    OptionError,
+    RuntimeCompileError,
+    ZooError,
+    ZooWarning,
+    check_count,
+    one_line,
+)
 from zoo.inference.longvideo import MAX_FRAMES
 from zoo.inference.precision import Precision, check_precision, require_bf16_cpu
 from zoo.inference.predictor import Predictor
@@ -79,28 +87,48 @@ def predictor(
     ``max_frames`` is the longest clip a ``whole``-protocol card runs at once (default
     :data:`~zoo.inference.longvideo.MAX_FRAMES`); a longer video runs in windows combined as
     the network combines time (its plugin's ``InferenceHints.time_reduction``).
+
+    An option that cannot apply is refused (:class:`~zoo.errors.OptionError`), never
+    ignored: ``clips`` for a model that sees one clip or still images, ``onnx`` on torch,
+    ``memory_format`` and ``compile`` on an ONNX backend (which they steer away from when
+    the backend is left to the default), ``calibrate``/``validate`` without int8.
     """
     from zoo.inference.backends import pick_device
+    from zoo.inference.preprocess import check_clips, check_max_frames
 
+    check_values(backend=backend, memory_format=memory_format, clips=clips, max_frames=max_frames)
     registry = registry or default_registry()
     card = _card(name, registry)
+    check_clips(card, clips)
+    check_max_frames(card, max_frames)
     architecture = registry.architecture(card.architecture)
-    if clips is not None and clips < 1:
-        raise ZooError(f"clips must be at least 1, found {clips}")
-    if max_frames is not None and max_frames < 1:
-        raise ZooError(f"max_frames must be at least 1, found {max_frames}")
     chosen_precision = check_precision(precision)
-    if chosen_precision != "int8" and (calibrate is not None or validate is not None):
-        raise ZooError("calibrate= and validate= are inputs for precision int8; none was asked")
+    given = [
+        option for option, value in (("calibrate", calibrate), ("validate", validate)) if value
+    ]
+    if chosen_precision != "int8" and given:
+        raise OptionError(
+            " and ".join(f"{{{option}}}" for option in given)
+            + " are inputs for {precision} int8, which was not asked",
+            *given,
+            "precision",
+        )
     place = pick_device(device)
     real_weights = weights is not None or pretrained
     chosen = choose_backend(
-        backend, architecture.inference, real_weights, chosen_precision, compile, onnx
+        backend,
+        architecture.inference,
+        real_weights,
+        chosen_precision,
+        compile,
+        onnx,
+        memory_format,
     )
-    if backend is None:
-        chosen = _available_here(chosen, place)
     if chosen in ONNX_BACKENDS and backend is None and onnx is None:
         chosen = chosen if _export_extra_installed(card, chosen) else "torch"
+    if backend is None:
+        chosen = _available_here(chosen, place)
+    check_applicable(chosen, onnx=onnx, memory_format=memory_format, compile=compile)
     source = {"weights": weights, "layout": layout, "pretrained": pretrained}
     request = _Request(
         name,
@@ -160,12 +188,14 @@ def choose_backend(
     precision: Precision,
     compile: bool | None,
     onnx: str | PathLike[str] | None,
+    memory_format: str | None = None,
 ) -> str:
     """The backend asked for, else the one the precision and the hint lead to, else torch.
 
     An int8 graph runs on an ONNX backend (the hint's, else OpenVINO); bf16 runs on
     OpenVINO where the hint names an ONNX backend (onnxruntime has no bfloat16 CPU path),
     else under torch autocast; fp16 is torch autocast. ``onnx=`` picks an ONNX backend.
+    A PyTorch-only setting (compilation, a memory format) picks torch.
     """
     if backend is not None:
         if backend not in BACKENDS:
@@ -178,11 +208,56 @@ def choose_backend(
         return "openvino"
     if onnx is not None:
         return hints.backend if onnx_hint else "onnxruntime"
-    if not real_weights or compile or precision == "fp16":
+    if not real_weights or compile or memory_format is not None or precision == "fp16":
         return "torch"
     if precision == "bf16":
         return "openvino" if onnx_hint else "torch"
     return hints.backend
+
+
+def check_values(**options: object) -> None:
+    """Each runtime option is one of its values (None: the default), before anything loads."""
+    from zoo.inference.backends import MEMORY_FORMATS
+
+    allowed = {"backend": BACKENDS, "memory_format": MEMORY_FORMATS}
+    for option, values in allowed.items():
+        value = options.get(option)
+        if value is not None and value not in values:
+            raise OptionError(f"{{{option}}} {value!r} is not one of {', '.join(values)}", option)
+    for count in ("clips", "max_frames"):
+        if options.get(count) is not None:
+            check_count(count, options[count])
+
+
+def check_applicable(
+    backend: str,
+    *,
+    onnx: str | PathLike[str] | None,
+    memory_format: str | None,
+    compile: bool | None,
+) -> None:
+    """Refuse an option the chosen backend would ignore, naming it and why."""
+    if backend == "torch" and onnx is not None:
+        raise OptionError(
+            f"{{onnx}} names a file for an ONNX {{backend}} ({', '.join(ONNX_BACKENDS)}), not "
+            "torch, which runs the model itself: drop {onnx}, or choose an ONNX backend",
+            "onnx",
+            "backend",
+        )
+    given = [
+        option
+        for option, asked in (("memory_format", memory_format is not None), ("compile", compile))
+        if asked and backend in ONNX_BACKENDS
+    ]
+    if given:
+        named = " and ".join(f"{{{option}}}" for option in given)
+        verb = "sets" if len(given) == 1 else "set"
+        raise OptionError(
+            f"{named} {verb} how PyTorch runs the model; {backend} runs the exported graph as "
+            f"it is (drop {'it' if len(given) == 1 else 'them'}, or choose {{backend}} torch)",
+            *given,
+            "backend",
+        )
 
 
 def _available_here(chosen: str, device: torch.device) -> str:
@@ -281,11 +356,11 @@ def _compiled_cache(path: Path) -> Path | None:
     """The zoo cache's ``openvino/`` for OpenVINO's compiled models; none for a temporary
     export (random weights) or where the cache cannot be written."""
     from zoo.inference.exported import is_temporary
-    from zoo.weights import zoo_cache_dir
+    from zoo.weights.cache import area_folder
 
     if is_temporary(path):
         return None
-    folder = zoo_cache_dir() / OPENVINO_AREA
+    folder = area_folder(OPENVINO_AREA)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:

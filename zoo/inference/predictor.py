@@ -14,9 +14,11 @@ while the model runs, so decoding overlaps compute.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from torch import Tensor
 
 from zoo.architecture import Architecture
 from zoo.cards import Card
-from zoo.errors import InputError, ZooError
+from zoo.errors import InputError, OptionError, ZooError, check_count
 from zoo.inference import postprocess as post
 from zoo.inference.decode import as_media
 from zoo.inference.longvideo import MAX_FRAMES, LongVideo, run_in_windows, too_long
@@ -184,8 +186,7 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[Result | InputError]:
         """A result, or the input's error, per input in order; one bad input stops nothing."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, found {batch_size}")
+        check_call_options(topk=topk, threshold=threshold, batch_size=batch_size)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-decode") as pool:
             prepared = _prefetched(pool, self._prepare_or_error, inputs)
             yield from self._batched(prepared, batch_size, topk, threshold)
@@ -250,6 +251,19 @@ class Predictor:
 
 
 Chunk = tuple[Prepared, int, int]
+
+
+def check_call_options(*, topk: Any, threshold: Any, batch_size: Any) -> None:
+    """What a call takes, checked as the CLI checks its options: counts of at least 1 and a
+    finite threshold in [0, 1] (NaN would pass every comparison and keep nothing)."""
+    check_count("topk", topk)
+    check_count("batch_size", batch_size)
+    if isinstance(threshold, bool) or not isinstance(threshold, Real):
+        raise OptionError(f"{{threshold}} must be a number, found {threshold!r}", "threshold")
+    if not math.isfinite(float(threshold)) or not 0 <= float(threshold) <= 1:
+        raise OptionError(
+            f"{{threshold}} must be a score between 0 and 1, found {threshold!r}", "threshold"
+        )
 
 
 class RowBatches:

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from zoo.architecture import DerivedInput, InferenceHints, import_string
 from zoo.cards import Card, InputSpec
-from zoo.errors import InputError, ZooError
+from zoo.errors import InputError, OptionError, ZooError
 from zoo.inference import sampling
 from zoo.inference.decode import Media
 from zoo.inference.transforms import (
@@ -80,10 +80,54 @@ class Prepared:
         return next(iter(self.inputs.values()))
 
 
+def check_clips(card: Card, clips: int | None) -> None:
+    """Refuse a clip count for a model that averages no clips (or frames): it would be ignored.
+
+    Clips apply to a video model that samples several (``temporal.protocol: clips``) and
+    to an image classifier run frame by frame on a video.
+    """
+    if clips is None:
+        return
+    spec = card.inputs[0]
+    if spec.frames is None:
+        if card.task == "image-classification":
+            return
+        sees = f"takes still images ({card.task})"
+    else:
+        protocol = spec.sampling_protocol.protocol
+        if protocol == "clips":
+            return
+        sees = {
+            "whole": "sees the whole video as one clip",
+            "last": f"sees the last {spec.frames} frames",
+        }[protocol]
+        sees = f"is a video model that {sees}"
+    raise OptionError(
+        f"{{clips}} sets how many clips (or frames) are averaged, and {card.name} {sees}; "
+        "drop {clips}",
+        "clips",
+    )
+
+
+def check_max_frames(card: Card, max_frames: int | None) -> None:
+    """Refuse a longest clip for a model that does not run whole videos: it would be ignored."""
+    if max_frames is None:
+        return
+    spec = card.inputs[0]
+    if spec.frames is not None and spec.sampling_protocol.protocol == "whole":
+        return
+    raise OptionError(
+        f"{{max_frames}} is the longest clip a whole-video model runs at once, and "
+        f"{card.name} does not run whole videos; drop {{max_frames}}",
+        "max_frames",
+    )
+
+
 class Preprocessor:
     """The card's pre-processing as a callable: ``Media -> Prepared``."""
 
     def __init__(self, card: Card, hints: InferenceHints, *, clips: int | None = None) -> None:
+        check_clips(card, clips)
         self.card = card
         self.specs = list(card.inputs)
         self.derived = {

@@ -49,14 +49,14 @@ def quantized_model(
     """``model.int8.onnx`` for this model, weights and calibration, quantized on first use."""
     import warnings
 
-    from zoo.weights import zoo_cache_dir
+    from zoo.weights.cache import area_folder, model_entry
 
     registry = registry or current_registry()
     float32 = exported_model(
         source, card, weights=weights, layout=layout, pretrained=pretrained, registry=registry
     )
     key = _key(float32, calibrate, validate, threshold)
-    folder = zoo_cache_dir() / AREA / f"{card.name}-{key}"
+    folder = area_folder(AREA) / model_entry(card.name, key)
     if weights is None and not pretrained:
         folder = float32.parent / AREA  # beside the temporary export, removed with it
     report_path = folder / REPORT_FILE

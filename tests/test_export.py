@@ -80,14 +80,17 @@ def assert_a_checked_self_contained_export(report: ExportReport, card: Card, fol
 
 
 def assert_openvino_agrees(report: ExportReport, card: Card) -> None:
-    """OpenVINO ran the same checks within the same tolerance, or fails as its plugin declares."""
+    """OpenVINO ran the same checks within the same tolerance, where its plugin uses it.
+
+    A declared failure depends on the weights and input (FPN's borderline detection on its
+    small random model, checked strictly by the conformance kit), so a full-size model
+    may pass or fail it: nothing is asserted there.
+    """
     if importlib.util.find_spec("openvino") is None:
         return  # the export checks with OpenVINO only where it is installed
-    architecture = BUILTIN.architecture(card.architecture)
-    checks = report.openvino_checks
-    if "runs_on_openvino" in architecture.expected_failures:
-        assert not (checks and all(check.passed for check in checks)), "OpenVINO passes now"
+    if "runs_on_openvino" in BUILTIN.architecture(card.architecture).expected_failures:
         return
+    checks = report.openvino_checks
     assert len(checks) == len(report.checks), "OpenVINO did not compile the export"
     for check in checks:
         assert all(output.passed for output in check.outputs), check
@@ -132,7 +135,7 @@ def test_the_file_carries_the_cards_preprocessing_and_labels_in_its_metadata(sma
     (image,) = json.loads(metadata["zoo.inputs"])
     assert metadata["zoo.card"] == card.name
     assert metadata["zoo.task"] == "image-classification"
-    assert metadata["zoo.version"] == version("zoo")
+    assert metadata["zoo.version"] == version("zoo-models")
     assert image == {
         "name": "image",
         "layout": "NCHW",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,15 +122,6 @@ def weights_identity(weights: str | Path | None, layout: str | None, pretrained:
         suffix = f" ({layout})" if layout and layout != "zoo" else ""
         return f"sha256:{sha256_of(Path(weights))}{suffix}"
     return "card" if pretrained else "random"
-
-
-def zoo_version() -> str:
-    for name in ("zoo-models", "zoo"):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown"
 
 
 def _short(value: Any) -> str:

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from zoo.corpus.records import Identity, Record, zoo_version
+from zoo.corpus.records import Identity, Record
 from zoo.errors import OutputError
 from zoo.output import atomic_path, check_folder, output_errors, write_text_atomic
+from zoo.version import __version__
 
 STATE = ".zoo"
 JOB = "job.json"
@@ -179,7 +180,7 @@ class Store:
     def write_index(self) -> None:
         from zoo.corpus.tables import write_table
 
-        write_table(self.table, list(self.records.values()), self.identity, zoo_version())
+        write_table(self.table, list(self.records.values()), self.identity, __version__)
         self._written = time.monotonic()
 
     def close(self) -> None:

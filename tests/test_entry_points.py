@@ -41,7 +41,9 @@ def test_an_installed_third_party_plugin_is_discovered(example_site):
     assert example["hooks"] == ["zoo_architectures", "zoo_cards"]
     assert example["cards"] == ["r2plus1d-18-kinetics400"]
     assert all(
-        report["distribution"] == "zoo" for name, report in reports.items() if name != "r2plus1d"
+        report["distribution"] == "zoo-models"
+        for name, report in reports.items()
+        if name != "r2plus1d"
     )
 
 

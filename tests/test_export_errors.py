@@ -16,6 +16,7 @@ from torch import nn
 
 import zoo
 from zoo.errors import ExportCheckError, ExportError, WeightsError
+from zoo.output import RECORD, record_files
 from zoo.registry import Registry
 from zoo.small import small_card
 
@@ -84,6 +85,7 @@ def test_a_failed_export_leaves_the_folder_it_was_to_replace_untouched(drifting_
 
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "model.onnx").write_text("the previous good export")
+    record_files(tmp_path / "out", ["model.onnx"])  # as zoo's own export would have
 
     with pytest.raises(ExportCheckError):
         export(
@@ -94,20 +96,27 @@ def test_a_failed_export_leaves_the_folder_it_was_to_replace_untouched(drifting_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
 
 
-def test_a_non_empty_folder_is_refused_unless_forced_and_then_replaced_whole(tmp_path):
+def test_a_folder_of_the_users_is_refused_unless_forced_and_then_kept_beside_the_export(
+    tmp_path,
+):
     card = small_card("vit-b16-in1k", BUILTIN)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("mine")
 
-    with pytest.raises(ExportError, match=r"out exists and is not empty.*--force"):
+    with pytest.raises(
+        ExportError, match=r"out is not empty and not a previous zoo output.*--force"
+    ):
         zoo.export(card, tmp_path / "out", pretrained=False)
     zoo.export(card, tmp_path / "out", pretrained=False, force=True, check=False)
 
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
+        RECORD,
         "card.yaml",
         "export.json",
         "model.onnx",
+        "notes.txt",
     ]
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
 
 
@@ -123,7 +132,7 @@ def test_an_unwritable_destination_is_refused_before_any_model_is_built(tmp_path
     (tmp_path / "a-file").write_text("")
     monkeypatch.setattr("zoo.exporters.pipeline.load", pytest.fail)
 
-    with pytest.raises(ExportError, match=r"cannot write to .*a-file/out: Not a directory"):
+    with pytest.raises(ExportError, match=r"cannot write .*a-file/out: Not a directory"):
         zoo.export("vit-b16-in1k", tmp_path / "a-file" / "out", pretrained=False)
 
 

@@ -15,6 +15,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 import zoo
+from zoo.output import RECORD
 from zoo.registry import Registry
 from zoo.small import small_card
 
@@ -69,6 +70,7 @@ def test_each_model_is_added_beside_the_ones_already_there(repository):
         for p in (repository / "c3d-sports1m").rglob("*")
         if p.is_file()
     ) == [
+        RECORD,  # zoo's record of the files it wrote (zoo.output)
         "1/model.onnx",
         "card.yaml",
         "config.pbtxt",

@@ -125,10 +125,10 @@ def zoo_cache() -> Path:
     return zoo_cache_dir()
 
 
-def test_autocast_is_refused_for_onnxruntime():
-    with pytest.raises(ZooError, match="dtype bfloat16 is PyTorch's autocast"):
+def test_bf16_is_refused_for_onnxruntime_naming_where_it_runs():
+    with pytest.raises(ZooError, match=r"precision bf16 is not an onnxruntime precision.*openvino"):
         zoo.predictor(
-            small_card("c3d-sports1m"), pretrained=False, backend="onnxruntime", dtype="bfloat16"
+            small_card("c3d-sports1m"), pretrained=False, backend="onnxruntime", precision="bf16"
         )
 
 

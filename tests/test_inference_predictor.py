@@ -260,27 +260,28 @@ def _thread() -> str:
     return threading.current_thread().name
 
 
-# --- devices and dtypes -----------------------------------------------------------------------
+# --- devices and precisions -----------------------------------------------------------------------
 
 
 def test_bfloat16_autocast_runs_on_cpu_and_agrees_with_float32(picture):
     card = small_card("resnext50_32x4d.tv_in1k")
     full = zoo.predictor(card, pretrained=False)
     torch.manual_seed(0)
-    half = zoo.predictor(card, pretrained=False, dtype="bfloat16")
+    half = zoo.predictor(card, pretrained=False, precision="bf16")
     inputs = full.preprocess(picture).inputs
 
     low, high = half.forward(inputs), full.forward(inputs)
 
+    assert half.backend.describe()["precision"] == "bf16"
     assert low.dtype == torch.bfloat16 and high.dtype == torch.float32
     assert ((low.float() - high).abs().max() / high.abs().max()).item() < 0.05
     assert half(picture).labels[0].label
 
 
 def test_float16_on_cpu_is_refused_clearly():
-    with pytest.raises(ZooError, match=r"float16 needs a GPU.*use bfloat16 on CPU"):
+    with pytest.raises(ZooError, match=r"precision fp16 needs a GPU.*use bf16 on a CPU"):
         zoo.predictor(
-            small_card("resnext50_32x4d.tv_in1k"), pretrained=False, device="cpu", dtype="float16"
+            small_card("resnext50_32x4d.tv_in1k"), pretrained=False, device="cpu", precision="fp16"
         )
 
 
@@ -303,12 +304,12 @@ def test_channels_last_gives_the_same_result(picture):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_cuda_autocast_agrees_with_float32_on_cpu(picture, dtype):
+@pytest.mark.parametrize(("precision", "dtype"), [("fp16", "float16"), ("bf16", "bfloat16")])
+def test_cuda_autocast_agrees_with_float32_on_cpu(picture, precision, dtype):
     card = small_card("resnext50_32x4d.tv_in1k")
     cpu = zoo.predictor(card, pretrained=False, device="cpu")
     torch.manual_seed(0)
-    gpu = zoo.predictor(card, pretrained=False, device="cuda", dtype=dtype)
+    gpu = zoo.predictor(card, pretrained=False, device="cuda", precision=precision)
     inputs = cpu.preprocess(picture).inputs
 
     low, high = gpu.forward(inputs), cpu.forward(inputs)
@@ -335,26 +336,38 @@ ORT_HINTS = zoo.InferenceHints(backend="onnxruntime")
 
 
 def test_the_measured_backend_runs_a_model_with_real_weights_in_float32():
-    assert choose_backend(None, ORT_HINTS, True, None, None, None) == "onnxruntime"
-    assert choose_backend(None, zoo.InferenceHints(), True, None, None, None) == "torch"
+    assert choose_backend(None, ORT_HINTS, True, "fp32", None, None) == "onnxruntime"
+    assert choose_backend(None, zoo.InferenceHints(), True, "fp32", None, None) == "torch"
 
 
 @pytest.mark.parametrize(
-    ("real_weights", "dtype", "compile"),
-    [(False, None, None), (True, "bfloat16", None), (True, None, True)],
-    ids=["random weights", "autocast", "compiled"],
+    ("real_weights", "precision", "compile"),
+    [(False, "fp32", None), (False, "bf16", None), (True, "fp16", None), (True, "fp32", True)],
+    ids=["random weights", "random weights in bf16", "fp16 autocast", "compiled"],
 )
-def test_random_weights_autocast_or_compile_keep_the_default_on_torch(real_weights, dtype, compile):
-    assert choose_backend(None, ORT_HINTS, real_weights, dtype, compile, None) == "torch"
+def test_random_weights_fp16_or_compile_keep_the_default_on_torch(real_weights, precision, compile):
+    assert choose_backend(None, ORT_HINTS, real_weights, precision, compile, None) == "torch"
 
 
-def test_an_asked_backend_wins_and_an_onnx_file_means_onnxruntime():
-    assert choose_backend("torch", ORT_HINTS, True, None, None, None) == "torch"
-    assert choose_backend(None, zoo.InferenceHints(), False, None, None, "m.onnx") == "onnxruntime"
+def test_reduced_precisions_go_where_they_run_fastest():
+    ov_hints = zoo.InferenceHints(backend="openvino")
+    assert choose_backend(None, ORT_HINTS, True, "bf16", None, None) == "openvino"
+    assert choose_backend(None, zoo.InferenceHints(), True, "bf16", None, None) == "torch"
+    assert choose_backend(None, ORT_HINTS, False, "int8", None, None) == "onnxruntime"
+    assert choose_backend(None, ov_hints, True, "int8", None, None) == "openvino"
+    assert choose_backend(None, zoo.InferenceHints(), True, "int8", None, None) == "openvino"
+
+
+def test_an_asked_backend_wins_and_an_onnx_file_means_an_onnx_backend():
+    assert choose_backend("torch", ORT_HINTS, True, "fp32", None, None) == "torch"
+    assert choose_backend(None, zoo.InferenceHints(), False, "fp32", None, "m.onnx") == (
+        "onnxruntime"
+    )
+    assert choose_backend(None, ORT_HINTS, True, "bf16", None, "m.onnx") == "openvino"
     with pytest.raises(ZooError, match="unknown backend 'tensorrt'"):
-        choose_backend("tensorrt", ORT_HINTS, True, None, None, None)
+        choose_backend("tensorrt", ORT_HINTS, True, "fp32", None, None)
 
 
 def test_an_onnx_file_with_the_torch_backend_is_a_contradiction():
-    with pytest.raises(ZooError, match="onnx= names a file for backend 'onnxruntime'"):
+    with pytest.raises(ZooError, match="onnx= names a file for an ONNX backend= "):
         zoo.predictor(small_card("c3d-sports1m"), pretrained=False, backend="torch", onnx="x.onnx")

@@ -188,7 +188,7 @@ def test_embed_writes_features_finds_neighbours_and_maps_two_folders(tmp_path):
         (["attack", "convlstm-moving-digits", "{digits}"],
          "attacks move a classifier's answer"),
         (["explain", "resnet50.tv_in1k", "{frame}", "--window", "32"],
-         "--window and --stride are occlusion's"),
+         "--window belongs to --method occlusion, not gradcam"),
         (["explain", "resnet50.tv_in1k", "{frame}", "--method", "occlusion", "--window", "4,x"],
          "--window expects positive sizes like 32 or 4,32,32, found '4,x' ("),
         (["explain", "resnet50.tv_in1k", "{frame}", "--method", "occlusion", "--window", "9,9,9"],

@@ -220,7 +220,7 @@ def test_bench_reports_throughput_latency_memory_parameters_and_gmacs():
     assert result.exit_code == 0, result.output
     assert "0.1M parameters" in result.stdout and "2 timed steps after 3 warm-up" in result.stdout
     (report,) = json.loads(as_json.stdout)
-    assert report["parameters"] == 65_488 and report["gmacs"] > 0
+    assert report["parameters"] == 65_488 and report["gmacs"] > 0 and report["gflops"] > 0
     assert report["samples_per_second"] > 0 and report["steps"] == 2 and report["batch"] == 2
     assert report["latency_ms_p95"] >= report["latency_ms_median"] > 0
     assert report["peak_memory_mb"] > 100 and report["memory"] == "process peak RSS"

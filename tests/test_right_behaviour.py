@@ -18,6 +18,7 @@ import zoo
 from zoo import publish
 from zoo.cli import main
 from zoo.errors import DisabledPluginError, OutputError
+from zoo.output import RECORD
 from zoo.registry import Registry, reset_default_registry
 
 # --- zoo card validate checks what the registry checks -------------------------------------------
@@ -81,8 +82,8 @@ def test_convert_refuses_a_folder_holding_the_users_files(toy_checkpoint, tmp_pa
     result = convert(toy_checkpoint, folder)
 
     assert result.exit_code == 1
-    assert "is not empty and not a previous zoo output" in result.stderr
-    assert "--force" in result.stderr
+    assert f"{folder / 'README.md'} exists and zoo did not write it" in result.stderr
+    assert "not even with --force" in result.stderr
     assert (folder / "README.md").read_text() == "my notes"
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "notes.txt"]
 
@@ -107,7 +108,8 @@ def test_convert_again_into_its_own_output_needs_no_force(toy_checkpoint, tmp_pa
     again = convert(toy_checkpoint, folder)
 
     assert again.exit_code == 0, again.output
-    assert not list(folder.glob(".*"))  # no temporary files left beside the outputs
+    hidden = [path.name for path in folder.glob(".*")]
+    assert hidden == [RECORD]  # zoo's record of its files; no temporary file left beside them
 
 
 def test_convert_refuses_an_output_that_is_a_file(toy_checkpoint, tmp_path):

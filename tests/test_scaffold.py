@@ -17,7 +17,7 @@ import pytest
 
 import zoo
 from zoo.cards import Card
-from zoo.errors import ScaffoldError
+from zoo.errors import OutputError, ScaffoldError
 from zoo.scaffold import new_plugin
 
 ZOO = str(Path(sys.executable).with_name("zoo"))
@@ -89,7 +89,7 @@ def test_a_folder_with_files_in_it_is_refused(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("keep me")
 
-    with pytest.raises(ScaffoldError, match="exists and is not an empty folder"):
+    with pytest.raises(OutputError, match="is not empty and not a previous zoo output"):
         new_plugin("my-net", tmp_path / "out")
 
     assert [path.name for path in (tmp_path / "out").iterdir()] == ["mine.txt"]

@@ -133,7 +133,7 @@ def test_a_new_plugin_skeleton_installs_and_passes_the_kit_as_written(plugin_ven
     assert written.returncode == 0, written.stderr
     assert installed.returncode == 0, installed.stderr
     assert tests.returncode == 0, tests.stdout
-    assert "12 passed" in tests.stdout
+    assert "13 passed" in tests.stdout
     skeleton = next(report for report in reports if report["name"] == "kit-skeleton")
     assert (skeleton["distribution"], skeleton["status"]) == ("zoo-kit-skeleton", "loaded")
     assert skeleton["cards"] == ["kit-skeleton-example"]
@@ -161,4 +161,4 @@ def test_the_example_packages_own_tests_pass_where_it_is_installed(plugin_venv):
     result = plugin_venv.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests))
 
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "18 passed" in result.stdout
+    assert "19 passed" in result.stdout

@@ -24,6 +24,7 @@ from safetensors.torch import save as save_bytes
 import zoo
 from zoo import publish
 from zoo.errors import WeightsError
+from zoo.output import RECORD
 from zoo.registry import Registry
 
 TINY_SOURCE = '''
@@ -495,6 +496,7 @@ def test_convert_push_then_load_from_hf_hub(tiny, hub, tmp_path):
     result = publish.convert("tiny-model", [checkpoint], tmp_path / "out", registry=registry)
     folder = Path(result.folder)
     assert sorted(p.name for p in folder.iterdir()) == [
+        RECORD,  # zoo's record of the files it wrote (zoo.output)
         "README.md",
         "card.yaml",
         MODEL,

@@ -14,7 +14,7 @@ Importing zoo does not import torch; building a model does.
 from __future__ import annotations
 
 from os import PathLike
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.architecture import (
     Architecture,
@@ -22,6 +22,7 @@ from zoo.architecture import (
     ExportHints,
     FeatureHints,
     InferenceHints,
+    TimeReduction,
 )
 from zoo.cards import Card
 from zoo.errors import (
@@ -46,6 +47,8 @@ from zoo.version import __version__
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from zoo.corpus import CorpusReport
+    from zoo.corpus import Inputs as CorpusInputs
     from zoo.exporters.report import ExportReport
     from zoo.finetuning import EpochRecord, FinetuneReport
     from zoo.inference import Predictor
@@ -65,6 +68,7 @@ __all__ = [
     "InferenceHints",
     "InputError",
     "InterpretError",
+    "TimeReduction",
     "UnknownNameError",
     "WeightsError",
     "ZooError",
@@ -74,10 +78,12 @@ __all__ = [
     "build",
     "card",
     "export",
+    "features",
     "finetune",
     "hookimpl",
     "list_models",
     "load",
+    "predict",
     "predictor",
 ]
 
@@ -107,7 +113,10 @@ def export(
     frames: int | None = None,
     opset: int | None = None,
     dynamic: bool = True,
-    fp16: bool = False,
+    precision: str = "fp32",
+    calibrate: str | PathLike[str] | None = None,
+    validate: str | PathLike[str] | None = None,
+    accept_drop: bool = False,
     check: bool = True,
     force: bool = False,
 ) -> ExportReport:
@@ -124,12 +133,19 @@ def export(
     Weights are chosen as in :func:`load` (``pretrained``, ``weights``, ``layout``).
     ``batch`` and ``frames`` set the example shapes (batch defaults to 2 for a
     dynamic batch axis, which torch would freeze at 1); ``dynamic=False`` fixes
-    every axis. ``fp16`` converts the graph to float16 with float32 inputs and
-    outputs. Unless ``check=False`` the file is checked with ``onnx.checker`` and
-    with onnxruntime against PyTorch at the export shapes and at other sizes of
-    every dynamic axis; a failure raises :class:`ExportCheckError` with the
-    numbers, and nothing is written. An existing non-empty output folder is
-    replaced only with ``force=True``.
+    every axis. ``precision="fp16"`` converts the graph to float16 with float32 inputs
+    and outputs; ``precision="int8"`` also writes ``model.int8.onnx``, quantized by NNCF
+    on the ``calibrate`` inputs (a folder or manifest, pre-processed as the predictor
+    does) and compared with float32 on ``validate``'s inputs (or a held-out fifth of
+    ``calibrate``'s): below 99% agreement (top-1 for classifiers, the task's analogue
+    otherwise) it is refused with the numbers unless ``accept_drop``. Unless
+    ``check=False`` the file is checked with ``onnx.checker`` and with onnxruntime
+    against PyTorch at the export shapes and at other sizes of every dynamic axis; a
+    failure raises :class:`ExportCheckError` with the numbers, and nothing is written.
+    The output folder follows :mod:`zoo.output`'s rule: new, empty or zoo's own files
+    only; ``force=True`` writes beside a user's files, and no file of the user's is ever
+    replaced or deleted. An ``opset`` the exporter cannot write is refused, never
+    silently replaced.
     """
     from zoo.exporters.pipeline import export as run_export
 
@@ -144,7 +160,10 @@ def export(
         frames=frames,
         opset=opset,
         dynamic=dynamic,
-        fp16=fp16,
+        precision=precision,
+        calibrate=calibrate,
+        validate=validate,
+        accept_drop=accept_drop,
         check=check,
         force=force,
     )
@@ -154,7 +173,7 @@ def predictor(
     name: str | Card,
     *,
     device: str = "auto",
-    dtype: str | None = None,
+    precision: Literal["fp32", "bf16", "fp16", "int8"] | None = None,
     backend: str | None = None,
     weights: str | PathLike[str] | None = None,
     layout: str | None = None,
@@ -163,22 +182,34 @@ def predictor(
     onnx: str | PathLike[str] | None = None,
     memory_format: str | None = None,
     clips: int | None = None,
+    calibrate: str | PathLike[str] | None = None,
+    validate: str | PathLike[str] | None = None,
+    accept_drop: bool = False,
+    max_frames: int | None = None,
 ) -> Predictor:
     """A predictor for model ``name``: files, images or frames in, typed results out.
 
     Pre-processing comes from the card, post-processing from the task. ``backend``
-    (``"torch"`` or ``"onnxruntime"``), ``memory_format`` and ``compile`` default to the
-    fastest option measured for the architecture; ``dtype`` (float32, bfloat16, float16)
-    runs under autocast on ``device`` (``"auto"``: CUDA, then MPS, then CPU).
-    ``weights``/``layout``/``pretrained`` are those of :func:`load`; ``onnx`` is the file
-    ``zoo export`` wrote, for the onnxruntime backend. See :mod:`zoo.inference`.
+    (``"torch"``, ``"onnxruntime"`` or ``"openvino"``), ``memory_format`` and ``compile``
+    default to the fastest option measured for the architecture. ``precision`` is
+    ``"fp32"`` unless asked: ``"bf16"`` (OpenVINO's bfloat16 or torch autocast; a CPU
+    needs AVX512-BF16 or AMX), ``"fp16"`` (torch autocast on a GPU) or ``"int8"`` (a
+    quantized graph: ``onnx=`` a ``model.int8.onnx``, or quantized from the ``calibrate=``
+    inputs and checked against float32 on ``validate=`` inputs, refused below the
+    agreement threshold unless ``accept_drop``). ``device``: ``"auto"`` is CUDA, then
+    MPS, then CPU. ``weights``/``layout``/``pretrained`` are those of :func:`load`;
+    ``onnx`` is a file ``zoo export`` wrote. ``max_frames`` is the longest clip a whole-video
+    card (I3D) runs at once; a longer video runs in windows whose per-time outputs are
+    combined as the network combines them. An option that cannot apply to the model or the
+    backend (``clips`` for a model that averages none, ``memory_format`` on an ONNX backend)
+    raises :class:`zoo.errors.OptionError`. See :mod:`zoo.inference`.
     """
     from zoo.inference import predictor as build_predictor
 
     return build_predictor(
         name,
         device=device,
-        dtype=dtype,
+        precision=precision,
         backend=backend,
         weights=weights,
         layout=layout,
@@ -187,7 +218,40 @@ def predictor(
         onnx=onnx,
         memory_format=memory_format,
         clips=clips,
+        calibrate=calibrate,
+        validate=validate,
+        accept_drop=accept_drop,
+        max_frames=max_frames,
     )
+
+
+def features(
+    model: str | Card, inputs: CorpusInputs, output: str | PathLike[str], **options: Any
+) -> CorpusReport:
+    """Dense features of every input (files, folders, globs, manifests) into ``output``:
+    ``<key>.npy`` per input (float32, one row per window) and ``index.parquet``.
+
+    Resumable (a rerun computes only what is missing), one bad input never stops it, on
+    this machine's cores or a Ray cluster (``engine="ray"``). ``options`` are
+    :func:`zoo.corpus.features`'s (``layer``, ``window``, ``stride``, ``fps``, ...) and
+    :func:`predictor`'s.
+    """
+    from zoo.corpus import features as run
+
+    return run(model, inputs, output, **options)
+
+
+def predict(
+    model: str | Card, inputs: CorpusInputs, output: str | PathLike[str], **options: Any
+) -> CorpusReport:
+    """The prediction for every input (files, folders, globs, manifests) as one row of the
+    Parquet table ``output``; resumable, one bad input never stops it, local or on Ray.
+    ``options`` are :func:`zoo.corpus.predict`'s (``topk``, ``engine``, ...) and
+    :func:`predictor`'s. For a few inputs in memory, :func:`predictor` returns results.
+    """
+    from zoo.corpus import predict as run
+
+    return run(model, inputs, output, **options)
 
 
 def finetune(

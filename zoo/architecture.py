@@ -171,6 +171,35 @@ class DerivedInput(BaseModel):
     lag: int = Field(default=0, ge=0, description="frames in minus frames out (1 for flow)")
 
 
+class TimeReduction(BaseModel):
+    """How a video network reduces time, so that a video too long to run at once can be run
+    in windows and give the whole-video answer.
+
+    ``per_time`` is ``module:function`` taking ``(model, *inputs)`` and returning the
+    outputs before the network's reduction over time, ``(N, T_out, ...)`` (I3D: the
+    classifier's logits at each remaining time step); the network's own output is
+    ``reduce`` of them over ``T_out``. Output step ``t`` is centred on input frames
+    ``[t * stride, (t + 1) * stride)`` and depends on no frame further than ``context``
+    frames from them. The predictor then runs windows that start at multiples of
+    ``stride``, whose lengths are congruent to the video's modulo ``stride`` (so that
+    padding which depends on the input's length modulo the stride, as TF "SAME" does,
+    lays the same grid), keeps from each window only the steps that see no window edge
+    but the video's own, and reduces the kept steps: the whole-video result up to the
+    order of floating-point additions.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_time: str = Field(pattern=IMPORT_STRING)
+    reduce: Literal["mean", "sum", "max"] = Field(
+        default="mean", description="the network's own reduction of per_time over time"
+    )
+    stride: int = Field(ge=1, description="input frames per output time step")
+    context: int = Field(
+        ge=0, description="frames beyond its own stride that an output step may depend on"
+    )
+
+
 class InferenceHints(BaseModel):
     """What the predictor needs to know about an architecture that no card says.
 
@@ -181,17 +210,28 @@ class InferenceHints(BaseModel):
     (height, width), threshold: float) -> list of {"boxes" (K, 4) xyxy pixels of the model
     input, "scores" (K,), "labels" (K,)}``, one per image. ``derived_inputs`` maps a card's
     ``channel_order`` (such as ``flow-xy``) to the function computing it from RGB frames.
+    ``time_reduction`` says how the network reduces time (:class:`TimeReduction`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: Literal["torch", "onnxruntime"] = "torch"
+    backend: Literal["torch", "onnxruntime", "openvino"] = Field(
+        default="torch",
+        description="openvino and onnxruntime run the exported graph in float32; where "
+        "openvino is not installed (or cannot compile the graph) onnxruntime runs it",
+    )
     memory_format: Literal["contiguous", "channels_last"] = Field(
         default="contiguous", description="channels_last: 4-D and 5-D tensors channels last"
     )
     compile: bool = False
     postprocess: str | None = Field(default=None, pattern=IMPORT_STRING)
     derived_inputs: dict[str, DerivedInput] = Field(default_factory=dict)
+    time_reduction: TimeReduction | None = Field(
+        default=None,
+        description="how the network reduces time: lets a `whole`-protocol card run a long "
+        "video in windows (without it, a video longer than the predictor's max_frames is "
+        "refused)",
+    )
     measured: str = Field(default="", description="where the default choice was measured")
 
 

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from zoo import yamltext
 from zoo.architecture import NAME
 from zoo.errors import CardError, UnknownNameError, describe_validation_error, one_line
 from zoo.labels import available_label_sets, load_label_set
@@ -350,7 +351,7 @@ class Card(Strict):
         """Read and validate one YAML card; errors name the file and the field path."""
         path = source if isinstance(source, Traversable) else Path(source)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yamltext.load(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError as error:
             raise CardError(
                 f"{path}: not a YAML card: not UTF-8 text (byte {error.start} is "

@@ -6,6 +6,8 @@ line on stderr; anything else reaching a user is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from numbers import Integral
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +16,10 @@ if TYPE_CHECKING:
 
 class ZooError(Exception):
     """Base class of every error zoo raises on purpose."""
+
+    def for_command_line(self) -> str:
+        """The message as the command line shows it (options spelled as flags)."""
+        return str(self)
 
 
 class ZooPluginWarning(UserWarning):
@@ -125,6 +131,42 @@ class ArgumentError(ZooError, ValueError):
     """An argument of the wrong kind or form, e.g. ``zoo.load(None)`` or ``"hf-hub:"``."""
 
 
+class OptionError(ArgumentError):
+    """An option that cannot apply, or a value it cannot take, named as the caller wrote it.
+
+    The message names options as ``{name}`` placeholders, written ``name=`` in Python
+    and ``--name`` on the command line (:meth:`for_command_line`), so that one check in
+    the library serves both with the same sentence::
+
+        OptionError("{clips} applies to models that average clips", "clips")
+    """
+
+    def __init__(self, template: str, *options: str) -> None:
+        self.template = template
+        self.options = options
+        super().__init__(self._spelled(lambda option: f"{option}="))
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def for_command_line(self) -> str:
+        return self._spelled(lambda option: f"--{option.replace('_', '-')}")
+
+    def _spelled(self, spelling: Callable[[str], str]) -> str:
+        text = self.template
+        for option in self.options:
+            text = text.replace(f"{{{option}}}", spelling(option))
+        return text
+
+
+def check_count(option: str, value: object) -> None:
+    """Refuse anything but a whole number of at least 1 (``True`` is no count either)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise OptionError(
+            f"{{{option}}} must be a whole number of at least 1, found {value!r}", option
+        )
+
+
 class ScaffoldError(ZooError, ValueError):
     """A plugin skeleton that cannot be written: a bad name, a taken name, a folder in the way."""
 
@@ -168,6 +210,26 @@ class ExportCheckError(ExportError):
 class InterpretError(ZooError, ValueError):
     """An interpretation request the model or input cannot serve (a layer without spatial
     axes, a forecaster asked for Grad-CAM, pixels outside [0, 1]); says what was expected."""
+
+
+class RuntimeCompileError(ZooError, RuntimeError):
+    """A runtime (OpenVINO) cannot run a graph as asked: it fails to compile it, or its export
+    check found it differs from PyTorch. The default path falls back to another backend."""
+
+
+class QuantizationError(ZooError, ValueError):
+    """A model that cannot be quantized as asked: no calibration inputs, no NNCF, a failure."""
+
+
+class AccuracyDropError(QuantizationError):
+    """A reduced-precision model that agrees with float32 less than the threshold asks.
+
+    ``accuracy`` holds the measured figures, for a caller that wants more than the message.
+    """
+
+    def __init__(self, message: str, accuracy: object) -> None:
+        super().__init__(message)
+        self.accuracy = accuracy
 
 
 class FinetuneError(ZooError, ValueError):

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from zoo import weights as weight_store
 from zoo.architecture import Architecture
 from zoo.cards import Card
-from zoo.errors import ArgumentError, PluginError, WeightsError, ZooError
+from zoo.errors import ArgumentError, OptionError, PluginError, WeightsError, ZooError
 from zoo.registry import Registry, default_registry, using_registry
 from zoo.weights import (
     HF_HUB_PREFIX,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 ARCHITECTURE_ATTRIBUTE = "zoo_architecture"
+FLOAT_DTYPES = ("float32", "bfloat16", "float16", "float64")
 
 
 def build(
@@ -60,6 +61,7 @@ def build(
     training and fine-tuning; call ``.eval()`` before inference.
     :func:`load` returns eval mode instead.
     """
+    device, dtype = checked_placement(device, dtype)
     if isinstance(architecture, str):
         architecture = (registry or default_registry()).architecture(architecture)
     validated = architecture.validate_config(config)
@@ -92,6 +94,8 @@ def load(
 
     The model is returned in **eval mode**, ready for inference, as
     transformers' ``from_pretrained`` does; :func:`build` returns training mode.
+    ``dtype`` is a floating-point ``torch.dtype`` or its name (``"float16"``);
+    ``device`` must exist here (:func:`checked_placement`).
     """
     if not isinstance(name, str | Card):
         raise ArgumentError(
@@ -102,6 +106,11 @@ def load(
             f"layout={layout!r} describes a weights= file; the card's own weights carry "
             "their layout"
         )
+    if weights is not None and not isinstance(weights, str | PathLike):
+        raise ArgumentError(
+            f"weights= is a path to a safetensors file, found {type(weights).__name__}"
+        )
+    device, dtype = checked_placement(device, dtype)
     registry = registry or default_registry()
     wanted = pretrained and weights is None
     hub_weights: WeightsFile | None = None
@@ -128,6 +137,34 @@ def load(
     with using_registry(registry):
         model = _build_from_parts(architecture, config, parts, dtype)
     return _place(model, device, dtype).eval()
+
+
+def checked_placement(device: Any, dtype: Any) -> tuple[Any, Any]:
+    """``device`` and ``dtype`` as torch takes them, or an OptionError naming what they may be.
+
+    A dtype is a floating-point ``torch.dtype`` or its name (``"float16"``); a device is
+    one that exists here (``"cuda"`` without a GPU is refused before anything is built).
+    """
+    import torch
+
+    if isinstance(dtype, str) and dtype in FLOAT_DTYPES:
+        dtype = getattr(torch, dtype)
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise OptionError(
+            f"{{dtype}} is a floating-point torch.dtype or one of {', '.join(FLOAT_DTYPES)}, "
+            f"found {dtype!r}",
+            "dtype",
+        )
+    if device is not None:
+        from zoo.inference.backends import pick_device
+
+        if not isinstance(device, str | torch.device):
+            raise OptionError(
+                f"{{device}} is a device name such as 'cpu' or 'cuda:0', found {device!r}",
+                "device",
+            )
+        device = pick_device(device)
+    return device, dtype
 
 
 def empty_model(

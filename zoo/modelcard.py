@@ -8,10 +8,11 @@ license, datasets, metrics, model-index) are filled from it for the Hub's pages.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from zoo import yamltext
 from zoo.cards import Card, Metric
-from zoo.errors import CardError
+from zoo.errors import CardError, one_line
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
@@ -55,11 +56,32 @@ def to_hf_model_card(card: Card) -> ModelCard:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{_body(card)}")
 
 
-def from_hf_model_card(model_card: ModelCard, origin: str) -> Card:
-    metadata = model_card.data.to_dict()
+def from_hf_model_card(model_card: ModelCard | str, origin: str) -> Card:
+    """The zoo card in a model card's metadata (a ``ModelCard``, or a README's text).
+
+    The text is read by zoo's own YAML reader, which refuses a key written twice where
+    huggingface_hub keeps the last value; give the README's text to have that checked
+    (a ``ModelCard`` holds its metadata already parsed).
+    """
+    text = model_card if isinstance(model_card, str) else model_card.content
+    metadata = _metadata(text, origin)
     if ZOO_KEY not in metadata:
         raise CardError(f"{origin}: the model card's metadata holds no zoo card (key {ZOO_KEY!r})")
     return Card.from_data(metadata[ZOO_KEY], origin=origin)
+
+
+def _metadata(content: str, origin: str) -> dict[str, Any]:
+    import yaml
+    from huggingface_hub.repocard import REGEX_YAML_BLOCK
+
+    block = REGEX_YAML_BLOCK.search(content)
+    try:
+        metadata = yamltext.load(block.group(2)) if block else {}
+    except yaml.YAMLError as error:
+        raise CardError(
+            f"{origin}: the metadata is not valid YAML: {one_line(str(error))}"
+        ) from None
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def _source(card: Card, metric: Metric) -> tuple[str, str] | None:

@@ -76,12 +76,12 @@ def convert(
     converted from ``layout`` (default: that part's layout in the card), put
     under its prefix, and the result must fit the built model exactly before
     anything is written. ``output`` must be new, empty or a previous zoo
-    folder; ``force`` writes zoo's four files into any other folder, leaving
-    the rest of it alone.
+    output; ``force`` writes zoo's four files into a folder holding other files,
+    leaving those alone (:mod:`zoo.output`).
     """
     registry = registry or default_registry()
     card = name if isinstance(name, Card) else registry.card(name)
-    with output_folder(Path(output), FOLDER_FILES, CARD_FILE, force=force) as folder:
+    with output_folder(Path(output), FOLDER_FILES, force=force) as folder:
         state = converted_state(card, [Path(path) for path in checkpoints], layout, registry)
         return write_folder(card, state, folder)
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import sys
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -38,6 +39,7 @@ from zoo.errors import (
     ConfigError,
     DisabledPluginError,
     UnknownNameError,
+    ZooError,
     ZooPluginWarning,
 )
 from zoo.selection import disabled_by, plugin_enabled, warn_about_unknown_selection
@@ -95,8 +97,9 @@ class Registry:
         self.disabled = disabled or {}
         self._architectures: dict[str, list[Entry]] = defaultdict(list)
         self._cards: dict[str, list[Entry]] = defaultdict(list)
-        self._collect_architectures()
-        self._collect_cards()
+        with plugin_output_to_stderr():
+            self._collect_architectures()
+            self._collect_cards()
         self._check_collisions()
         self._warn()
 
@@ -126,7 +129,8 @@ class Registry:
                 disabled[point.name] = point
                 continue
             try:
-                plugin = point.load()
+                with plugin_output_to_stderr():
+                    plugin = point.load()
             except KeyboardInterrupt:
                 raise
             except BaseException as error:  # any failure, sys.exit() included; only Ctrl-C stops
@@ -170,11 +174,14 @@ class Registry:
                 self.reports[plugin].architectures.append(item.name)
 
     def check_files(self, files: list[str | PathLike[str]]) -> list[CardCheck]:
-        """Every card file checked as a plugin's would be; one file's failure stops nothing."""
+        """Every card file checked as a plugin's would be, and its ``parameters`` against its
+        config built on the meta device (no weights); one file's failure stops nothing."""
         checks = []
         for file in files:
             try:
-                self.check_card(Card.from_yaml(file))
+                card = Card.from_yaml(file)
+                self.check_card(card)
+                self.check_parameters(card)
             except CardError as error:
                 problem = str(error).removeprefix(f"{file}: ")
                 checks.append(CardCheck(file=str(file), valid=False, problem=problem))
@@ -206,6 +213,29 @@ class Registry:
             self.architecture(card.architecture).validate_config(card.config)
         except (UnknownNameError, AmbiguousNameError, ConfigError) as error:
             raise CardError(f"card {card.name!r}: {error}") from None
+
+    def check_parameters(self, card: Card) -> None:
+        """Raise CardError unless the card's config builds exactly ``parameters`` parameters.
+
+        The model is built on the meta device (structure only, no memory, no weights); this
+        imports torch, so discovery never runs it, only ``zoo card validate`` and the kit.
+        """
+        from zoo.loading import count_parameters, empty_model
+
+        try:
+            with using_registry(self):
+                found = count_parameters(
+                    empty_model(self.architecture(card.architecture), card.config)
+                )
+        except ZooError as error:
+            raise CardError(
+                f"card {card.name!r}: building it on the meta device failed: {error}"
+            ) from None
+        if found != card.parameters:
+            raise CardError(
+                f"card {card.name!r}: parameters is {card.parameters:,}, but its config builds "
+                f"{found:,} ({found - card.parameters:+,}); write the built model's count"
+            )
 
     def _check_collisions(self) -> None:
         for kind, table in (("architecture", self._architectures), ("model", self._cards)):
@@ -305,6 +335,18 @@ class Registry:
         return sorted({entry.plugin for entry in table.get(name, [])})
 
 
+@contextmanager
+def plugin_output_to_stderr() -> Iterator[None]:
+    """What a plugin prints while it is imported or its hooks run goes to stderr.
+
+    Discovery runs before every command's output, so a plugin's ``print`` on stdout
+    would corrupt ``zoo list --json`` and every other machine-readable answer.
+    """
+    sys.stdout.flush()
+    with redirect_stdout(sys.stderr):
+        yield
+
+
 def _check_filter(kind: str, value: str | None, known: set[str]) -> None:
     if value is not None and value not in known:
         raise UnknownNameError(
@@ -324,7 +366,8 @@ def _checked_name(name: Any, kind: str) -> str:
 def _names_provided(point: EntryPoint, hook: str) -> set[str]:
     """Names a disabled plugin's hook would register; empty when anything in it fails."""
     try:
-        items = list(getattr(point.load(), hook)() or ())
+        with plugin_output_to_stderr():
+            items = list(getattr(point.load(), hook)() or ())
     except (Exception, SystemExit):  # a disabled plugin may be disabled because it is broken
         return set()
     names: set[str] = set()

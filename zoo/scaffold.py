@@ -3,16 +3,15 @@
 The skeleton is the smallest complete plugin: a pyproject with the entry point,
 a module with the config model and the two hooks, the network, a converter with
 its example, a card and a test file that runs :mod:`zoo.testing`. The templates
-live in ``zoo/templates/plugin``; the files are written into a temporary folder
-beside the target and renamed into place at the end, so a failure leaves nothing.
+live in ``zoo/templates/plugin``; the files are written into a hidden folder
+beside the target and moved into place at the end (:func:`zoo.output.staged_folder`),
+so a failure leaves nothing.
 """
 
 from __future__ import annotations
 
-import os
+import keyword
 import re
-import shutil
-import tempfile
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from os import PathLike
@@ -22,6 +21,7 @@ from string import Template
 from pydantic import BaseModel
 
 from zoo.errors import ScaffoldError
+from zoo.output import output_errors, staged_folder
 from zoo.registry import Registry, default_registry
 from zoo.version import DISTRIBUTION, __version__
 
@@ -41,34 +41,29 @@ class PluginSkeleton(BaseModel):
 
 
 def new_plugin(
-    name: str, output: str | PathLike[str], *, registry: Registry | None = None
+    name: str,
+    output: str | PathLike[str],
+    *,
+    force: bool = False,
+    registry: Registry | None = None,
 ) -> PluginSkeleton:
-    """Write the package of plugin ``name`` into the folder ``output`` (new, or empty)."""
+    """Write the package of plugin ``name`` into the folder ``output``.
+
+    ``output`` follows :mod:`zoo.output`'s rule: new, empty or zoo's own files only;
+    ``force`` writes beside a user's files and replaces none of them.
+    """
     names = _names(name, registry or default_registry())
     target = Path(output)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ScaffoldError(f"{target} exists and is not an empty folder; choose a new one")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; the package is not
-    try:
-        written = _render(files("zoo") / "templates" / "plugin", staging, names)
-        if target.exists():
-            target.rmdir()
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    template = files("zoo") / "templates" / "plugin"
+    with staged_folder(target, _render(template, None, names), force=force) as staging:
+        with output_errors(target):
+            written = _render(template, staging, names)
+        _check_python(staging, written)
     return PluginSkeleton(
         **{key: names[key] for key in ("name", "distribution", "module", "card")},
         folder=str(target),
         files=sorted(written),
     )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _names(name: str, registry: Registry) -> dict[str, str]:
@@ -98,20 +93,30 @@ def _names(name: str, registry: Registry) -> dict[str, str]:
         )
     words = name.split("-")
     camel = "".join(word.capitalize() for word in words)
-    module = "zoo_" + "_".join(words)
-    return {
+    names = {
         "name": name,
         "distribution": f"zoo-{name}",
-        "module": module,
+        "module": "zoo_" + "_".join(words),
         "card": f"{name}-example",
         "config_class": f"{camel}Config",
         "model_class": camel,
         "zoo_version": __version__,  # the plugin needs at least the zoo it was written against
     }
+    for role in ("module", "config_class", "model_class"):
+        derived = names[role]
+        if not derived.isidentifier() or keyword.iskeyword(derived):
+            raise ScaffoldError(
+                f"plugin name {name!r} makes the {role.replace('_', ' ')} name {derived!r}, "
+                "which is a Python keyword or not an identifier; the names derived from a "
+                "plugin name must be Python identifiers that are not keywords (e.g. "
+                f"'{name}-net')"
+            )
+    return names
 
 
-def _render(source: Traversable, folder: Path, names: dict[str, str]) -> list[str]:
-    """Copy the template tree, substituting names in contents and in the paths below."""
+def _render(source: Traversable, folder: Path | None, names: dict[str, str]) -> list[str]:
+    """Copy the template tree, substituting names in contents and in the paths below; return
+    the files (relative paths). With no ``folder``, only the paths: what would be written."""
     renamed = {
         "package": names["module"],
         f"card.yaml{TEMPLATE}": f"{names['card']}.yaml",
@@ -119,12 +124,29 @@ def _render(source: Traversable, folder: Path, names: dict[str, str]) -> list[st
     }
     written = []
     for entry in source.iterdir():
-        target = folder / renamed.get(entry.name, entry.name.removesuffix(TEMPLATE))
+        target_name = renamed.get(entry.name, entry.name.removesuffix(TEMPLATE))
+        target = None if folder is None else folder / target_name
         if entry.is_dir():
-            target.mkdir()
-            written += [f"{target.name}/{path}" for path in _render(entry, target, names)]
+            if target is not None:
+                target.mkdir()
+            written += [f"{target_name}/{path}" for path in _render(entry, target, names)]
         elif entry.name.endswith(TEMPLATE):
-            text = Template(entry.read_text(encoding="utf-8")).substitute(names)
-            target.write_text(text, encoding="utf-8")
-            written.append(target.name)
+            if target is not None:
+                text = Template(entry.read_text(encoding="utf-8")).substitute(names)
+                target.write_text(text, encoding="utf-8")
+            written.append(target_name)
     return written
+
+
+def _check_python(folder: Path, written: list[str]) -> None:
+    """Every module written compiles: a name that slipped through fails here, not at import."""
+    for relative in written:
+        if relative.endswith(".py"):
+            source = (folder / relative).read_text(encoding="utf-8")
+            try:
+                compile(source, relative, "exec")
+            except SyntaxError as error:
+                raise ScaffoldError(
+                    f"the skeleton's {relative} would not compile ({error.msg}, line "
+                    f"{error.lineno}); choose another plugin name"
+                ) from None

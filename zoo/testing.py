@@ -39,7 +39,7 @@ from zoo.cards import Card
 from zoo.conformance import ContractError, PluginCheckError
 from zoo.conformance import models as model_checks
 from zoo.conformance import plugins as plugin_level
-from zoo.errors import UnknownNameError
+from zoo.errors import ArgumentError, UnknownNameError
 from zoo.registry import PluginReport, Registry, default_registry, using_registry
 
 __all__ = [
@@ -56,6 +56,11 @@ __all__ = [
     "plugin_checks",
 ]
 
+NOT_INSTALLED = (
+    " (not installed: no package here declares a `zoo` entry point of that name; install "
+    "the plugin's package first, e.g. `pip install -e .` beside its pyproject.toml, and "
+    "`zoo plugins` lists it)"
+)
 PLUGIN_CHECKS: tuple[Callable[[Item], None], ...] = (
     plugin_level.imports_without_torch,
     plugin_level.registers_cleanly,
@@ -71,8 +76,12 @@ CARD_CHECKS: tuple[Callable[[CardItem], None], ...] = (
     model_checks.forward_matches_card,
     model_checks.state_dict_round_trip,
     model_checks.exports_to_onnx,
+    model_checks.runs_on_openvino,
     model_checks.predicts,
     model_checks.hf_model_card_round_trip,
+)
+OFFLINE_CARD_CHECKS = tuple(
+    check for check in CARD_CHECKS if check is not model_checks.runs_on_openvino
 )
 CHECK_NAMES: tuple[str, ...] = tuple(
     check.__name__ for check in (*PLUGIN_CHECKS, *ARCHITECTURE_CHECKS, *CARD_CHECKS)
@@ -205,10 +214,14 @@ def plugin_checks(
     A plugin that fails to load still gets its plugin-level checks, which fail
     and say why; nothing is skipped for being broken.
     """
+    if not isinstance(plugin, str) or not plugin:
+        raise ArgumentError(
+            f"plugin_checks expects a plugin's entry-point name (a non-empty str), found {plugin!r}"
+        )
     registry = registry or default_registry()
     if plugin not in registry.reports:
         close = difflib.get_close_matches(plugin, list(registry.reports), n=3)
-        raise UnknownNameError("plugin", plugin, close)
+        raise UnknownNameError("plugin", plugin, close, hint=NOT_INSTALLED)
     item = Item(plugin, registry)
     pairs: list[tuple[Item, Check[Any]]] = [
         (item, Check(function.__name__, function)) for function in PLUGIN_CHECKS
@@ -218,12 +231,20 @@ def plugin_checks(
         pairs += _checks(
             ArchitectureItem(plugin, registry, architecture=architecture), ARCHITECTURE_CHECKS
         )
+    card_checks = CARD_CHECKS if _openvino_installed() else OFFLINE_CARD_CHECKS
     for card in item.own_cards():
         architecture = registry.architecture(card.architecture)
         pairs += _checks(
-            CardItem(plugin, registry, architecture=architecture, card=card), CARD_CHECKS
+            CardItem(plugin, registry, architecture=architecture, card=card), card_checks
         )
     return pairs
+
+
+def _openvino_installed() -> bool:
+    """``runs_on_openvino`` is a check only where OpenVINO is installed to run it."""
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
 
 
 def check_plugin(plugin: str, *, registry: Registry | None = None) -> PluginCheckReport:

@@ -72,6 +72,13 @@ def zoo_architectures() -> list[zoo.Architecture]:
                     "(benchmarks/results/backends.json)"
                 ),
             ),
+            expected_failures={
+                "runs_on_openvino": (
+                    "OpenVINO 2026.4 returns one forecast frame where the exported graph's "
+                    "loop makes ten (an OpenVINO bug); the export check catches it and the "
+                    "predictor runs onnxruntime"
+                )
+            },
             summary="ConvLSTM encoding–forecasting network (Shi et al. 2015), frames in NTCHW",
         )
     ]

@@ -154,11 +154,16 @@ def zoo_architectures() -> list[zoo.Architecture]:
                 ),
             ),
             expected_failures={
+                "runs_on_openvino": (
+                    "OpenVINO 2026.4 keeps a detection from the exported graph that PyTorch "
+                    "drops (the small random model's first check: 1 box against 0), so "
+                    "OpenVINO is not used for it; Faster R-CNN runs on PyTorch"
+                ),
                 "exports_to_onnx": (
                     "the legacy exporter traces the detector at one input size and batch 1 "
                     "(torchvision's batched_nms is data-dependent), so the graph is checked "
                     "against PyTorch at batch 1 only, not at two batch sizes"
-                )
+                ),
             },
             summary=(
                 "Faster R-CNN with a feature pyramid (Lin et al. 2017): RPN over five levels, "

@@ -24,10 +24,11 @@ from zoo_plugins.i3d import MAX_SIZE, MIN_FRAMES, MIN_SIZE, I3DConfig, TwoStream
 
 Triple = tuple[int, int, int]
 
+#: Output channels of the stem: Conv3d_1a_7x7, Conv3d_2b_1x1, Conv3d_2c_3x3.
+STEM_CHANNELS = (64, 64, 192)
 BN_EPS = 1e-3
 #: PyTorch's momentum for TF's moving-average decay of 0.999.
 BN_MOMENTUM = 1e-3
-FEATURES = 1024
 
 #: Output channels of each Inception block's branches, in the order
 #: 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 | 3x3 max pool -> 1x1.
@@ -238,15 +239,16 @@ class I3D(nn.Module):
         super().__init__()
         self.in_channels = config.in_channels
         size: Triple = (config.frames, *config.size)
-        self.Conv3d_1a_7x7 = Unit3D(config.in_channels, 64, (7, 7, 7), (2, 2, 2), size)
+        conv1, conv2b, conv2c = STEM_CHANNELS
+        self.Conv3d_1a_7x7 = Unit3D(config.in_channels, conv1, (7, 7, 7), (2, 2, 2), size)
         size = strided_size(size, (2, 2, 2))
         self.MaxPool3d_2a_3x3 = MaxPool3dSame((1, 3, 3), (1, 2, 2), size)
         size = strided_size(size, (1, 2, 2))
-        self.Conv3d_2b_1x1 = Unit3D(64, 64)
-        self.Conv3d_2c_3x3 = Unit3D(64, 192, (3, 3, 3))
+        self.Conv3d_2b_1x1 = Unit3D(conv1, conv2b)
+        self.Conv3d_2c_3x3 = Unit3D(conv2b, conv2c, (3, 3, 3))
         self.MaxPool3d_3a_3x3 = MaxPool3dSame((1, 3, 3), (1, 2, 2), size)
         size = strided_size(size, (1, 2, 2))
-        self.Mixed_3b = self._inception(192, "Mixed_3b")
+        self.Mixed_3b = self._inception(conv2c, "Mixed_3b")
         self.Mixed_3c = self._inception(self.Mixed_3b.out_channels, "Mixed_3c")
         self.MaxPool3d_4a_3x3 = MaxPool3dSame((3, 3, 3), (2, 2, 2), size)
         size = strided_size(size, (2, 2, 2))
@@ -260,7 +262,7 @@ class I3D(nn.Module):
         self.Mixed_5c = self._inception(self.Mixed_5b.out_channels, "Mixed_5c")
         self.avg_pool = nn.AvgPool3d((2, 7, 7), stride=1)
         self.dropout = nn.Dropout(config.dropout)
-        self.logits = Unit3D(FEATURES, config.num_classes, classifier=True)
+        self.logits = Unit3D(self.Mixed_5c.out_channels, config.num_classes, classifier=True)
         self.backbone = [
             self.Conv3d_1a_7x7,
             self.MaxPool3d_2a_3x3,
@@ -295,8 +297,12 @@ class I3D(nn.Module):
     def classify(self, features: Tensor) -> Tensor:
         """``Mixed_5c`` features -> logits: 2x7x7 average pool, a 1x1x1 convolution per
         remaining time step, and the mean over those steps."""
+        return self.logits_per_time(features).mean(dim=1)
+
+    def logits_per_time(self, features: Tensor) -> Tensor:
+        """``Mixed_5c`` features -> the logits at each remaining time step ``(N, T', K)``."""
         logits = self.logits(self.dropout(self.avg_pool(features)))
-        return logits.squeeze((3, 4)).mean(dim=2)
+        return logits.squeeze((3, 4)).transpose(1, 2)
 
     def forward(self, video: Tensor) -> Tensor:
         return self.classify(self.features(video))
@@ -333,6 +339,11 @@ def check_clip(video: Tensor, channels: int) -> None:
             f"I3D expects at least {MIN_FRAMES} frames and height and width in "
             f"[{MIN_SIZE}, {MAX_SIZE}], found T={frames}, H={height}, W={width}"
         )
+
+
+def per_time_logits(model: I3D, video: Tensor) -> Tensor:
+    """The logits before the mean over time, ``(N, ceil(T / 8) - 1, K)``."""
+    return model.logits_per_time(model.features(video))
 
 
 def pooled_features(model: I3D, video: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from zoo.cli import (  # noqa: F401  (each registers its commands)
     cards,
+    corpus,
     export,
     finetune,
     interpret,

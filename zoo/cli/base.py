@@ -19,11 +19,13 @@ import warnings
 from collections.abc import Callable, Sequence
 from functools import wraps
 from importlib.metadata import PackageNotFoundError, requires
+from pathlib import Path
 from typing import Any, TextIO
 
 import click
 
 from zoo.errors import ZooError, ZooPluginWarning, ZooWarning, one_line
+from zoo.output import FORCE_MEANING
 from zoo.version import DISTRIBUTION
 
 # Optional packages whose import name is not their distribution's name.
@@ -49,7 +51,7 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except ZooError as error:
-            raise click.ClickException(one_line(str(error))) from None
+            raise click.ClickException(one_line(error.for_command_line())) from None
         except ModuleNotFoundError as error:
             raise click.ClickException(_missing_package(error)) from None
 
@@ -57,7 +59,7 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _missing_package(error: ModuleNotFoundError) -> str:
-    """Export, video decoding, detection and interpretation need optional packages."""
+    """Export, video decoding, detection, interpretation and corpus jobs need optional packages."""
     package = (error.name or str(error)).partition(".")[0]
     extras = ",".join(extras_providing(package)) or "all"
     return (
@@ -103,15 +105,34 @@ class OneLineErrors(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
+        arguments = list(sys.argv[1:] if args is None else args)
         try:
-            result = super().main(args, prog_name, complete_var, False, **extra)
+            result = super().main(arguments, prog_name, complete_var, False, **extra)
         except click.ClickException as error:
-            click.echo(f"Error: {one_line(error.format_message())}{_help_hint(error)}", err=True)
+            hint = _dash_file_hint(error, arguments) or _help_hint(error)
+            click.echo(f"Error: {one_line(error.format_message())}{hint}", err=True)
             sys.exit(error.exit_code)
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _dash_file_hint(error: click.ClickException, arguments: list[str]) -> str:
+    """A file name starting with a dash reads as options: point to ``--`` before it."""
+    if not isinstance(error, click.NoSuchOption):
+        return ""
+    files = [
+        argument
+        for argument in arguments
+        if argument.startswith("-") and not argument.startswith("--") and Path(argument).suffix
+    ]
+    if not files:
+        return ""
+    return (
+        f" ({files[0]} reads as options: to pass a file whose name starts with a dash, put "
+        f"`--` before it, as in `... -- {files[0]}`, or write ./{files[0]})"
+    )
 
 
 def _help_hint(error: click.ClickException) -> str:
@@ -147,6 +168,11 @@ class FiniteFloat(click.FloatRange):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
 
+
+force_option = click.option(
+    "--force", is_flag=True, help=f"{FORCE_MEANING[0].upper()}{FORCE_MEANING[1:]}."
+)
+"""``--force``, one meaning for every command that writes (:mod:`zoo.output`)."""
 
 device_option = click.option(
     "--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, mps"

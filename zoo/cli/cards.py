@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from zoo.cards import CardCheck
-from zoo.cli.base import fails_cleanly, main
-from zoo.output import write_text_atomic
+from zoo.cli.base import fails_cleanly, force_option, main
+from zoo.output import output_folder, write_text_atomic
 from zoo.registry import default_registry
 
 README = "README.md"
@@ -54,8 +54,9 @@ def _verdict(check: CardCheck) -> str:
     help="File to write, or folder (existing, or ending in /) to write README.md into; "
     "default: standard output.",
 )
+@force_option
 @fails_cleanly
-def render_card(name: str, output: str | None) -> None:
+def render_card(name: str, output: str | None, force: bool) -> None:
     """Write model NAME's card as a Hugging Face model card (README.md with metadata)."""
     from zoo.modelcard import to_hf_model_card
 
@@ -63,13 +64,10 @@ def render_card(name: str, output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    target = write_text_atomic(_render_target(output), text)
-    click.echo(f"wrote {target}", err=True)
-
-
-def _render_target(output: str) -> Path:
-    """A folder (one that exists, or any path ending in a separator) gets README.md inside."""
     path = Path(output)
     if output.endswith(("/", os.sep)) or path.is_dir():
-        return path / README
-    return path
+        with output_folder(path, [README], force=force):
+            target = write_text_atomic(path / README, text)
+    else:
+        target = write_text_atomic(path, text)
+    click.echo(f"wrote {target}", err=True)

@@ -11,8 +11,17 @@ from typing import Literal
 
 import click
 
-from zoo.cli.base import fails_cleanly, main, megabytes, model_source_options, weights_arguments
+from zoo.cli.base import (
+    fails_cleanly,
+    force_option,
+    main,
+    megabytes,
+    model_source_options,
+    weights_arguments,
+)
+from zoo.cli.predict import quantization_options
 from zoo.exporters.report import ExportReport, TensorInfo
+from zoo.quantize.report import QuantizationReport
 
 
 @main.command("export")
@@ -45,9 +54,20 @@ from zoo.exporters.report import ExportReport, TensorInfo
     "--opset", type=click.IntRange(min=7), help="ONNX opset (default: the architecture's)."
 )
 @click.option("--static", is_flag=True, help="No dynamic axes: every size fixed at the example's.")
-@click.option("--fp16", is_flag=True, help="Float16 graph with float32 inputs and outputs.")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="fp16: a float16 graph with float32 inputs and outputs; int8: model.int8.onnx too, "
+    "quantized on --calibrate inputs and checked against float32.",
+)
+@click.option("--fp16", is_flag=True, hidden=True, help="Deprecated: --precision fp16.")
+@quantization_options[0]
+@quantization_options[1]
+@quantization_options[2]
 @click.option("--no-check", "no_check", is_flag=True, help="Skip onnx.checker and onnxruntime.")
-@click.option("--force", is_flag=True, help="Replace an existing, non-empty output folder.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @fails_cleanly
 def export(
@@ -62,7 +82,11 @@ def export(
     frames: int | None,
     opset: int | None,
     static: bool,
+    precision: str,
     fp16: bool,
+    calibrate: str | None,
+    validate: str | None,
+    accept_drop: bool,
     no_check: bool,
     force: bool,
     as_json: bool,
@@ -72,6 +96,11 @@ def export(
 
     if onnx_format and export_format == "triton":
         raise click.ClickException("--onnx and --format triton exclude each other")
+    if fp16:
+        if precision != "fp32":
+            raise click.UsageError("--fp16 is --precision fp16; give one of them")
+        click.echo("warning: --fp16 is deprecated; use --precision fp16", err=True)
+        precision = "fp16"
     report = zoo.export(
         name,
         output_dir,
@@ -81,7 +110,10 @@ def export(
         frames=frames,
         opset=opset,
         dynamic=not static,
-        fp16=fp16,
+        precision=precision,
+        calibrate=calibrate,
+        validate=validate,
+        accept_drop=accept_drop,
         check=not no_check,
         force=force,
     )
@@ -99,7 +131,7 @@ def summary(report: ExportReport) -> list[str]:
         f"wrote {report.output_dir}: {files} ({megabytes(report.size_bytes)} model, "
         f"{report.seconds:.1f}s)",
         f"{report.model}: {report.exporter} exporter, opset {report.opset}"
-        + (", float16" if report.fp16 else "")
+        + ("" if report.precision == "fp32" else f", {report.precision}")
         + f", weights {report.weights}",
     ]
     if report.exporter_reason:
@@ -108,12 +140,27 @@ def summary(report: ExportReport) -> list[str]:
     lines.append(f"  outputs {_signature(report.outputs)}")
     if not report.checked:
         lines.append("not checked (--no-check)")
-    for check in report.checks:
-        differences = "; ".join(output.describe() for output in check.outputs)
-        lines.append(
-            f"check {check.name}: {differences} (tolerance {report.tolerance:g}) "
-            + ("ok" if check.passed else "FAILED")
-        )
+    for runtime, checks in (("", report.checks), ("openvino ", report.openvino_checks)):
+        for check in checks:
+            differences = "; ".join(output.describe() for output in check.outputs)
+            lines.append(
+                f"check {runtime}{check.name}: {differences} (tolerance {report.tolerance:g}) "
+                + ("ok" if check.passed else "FAILED")
+            )
+    if report.quantization is not None:
+        lines += _quantization_lines(report.quantization)
+    return lines
+
+
+def _quantization_lines(quantization: QuantizationReport) -> list[str]:
+    lines = [
+        f"int8 {quantization.file}: {quantization.method} from {quantization.calibration} "
+        f"({quantization.calibration_inputs} inputs), {megabytes(quantization.size_bytes)}",
+        f"  validated on {quantization.validation} ({quantization.validation_inputs} inputs)",
+    ]
+    for accuracy in quantization.accuracy:
+        verdict = "ok" if accuracy.passed else "BELOW, accepted (--accept-drop)"
+        lines.append(f"  {accuracy.describe()} (threshold {accuracy.threshold:.0%}) {verdict}")
     return lines
 
 

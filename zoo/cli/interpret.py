@@ -18,6 +18,7 @@ from zoo.cli.base import (
     FiniteFloat,
     device_option,
     fails_cleanly,
+    force_option,
     main,
     model_source_options,
     weights_arguments,
@@ -64,14 +65,12 @@ def sizes(text: str | None, what: str) -> tuple[int, ...] | None:
 @click.option(
     "--baseline",
     type=FiniteFloat(0, 1),
-    default=0.5,
-    show_default=True,
-    help="Occlusion: the pixel value hiding a region (0 black, 0.5 grey).",
+    help="Occlusion: the pixel value hiding a region (0 black; default 0.5, grey).",
 )
 @device_option
 @model_source_options
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR, help="Folder for the pictures.")
-@click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="The explanation as JSON.")
 @fails_cleanly
 def explain(
@@ -82,7 +81,7 @@ def explain(
     layer: str | None,
     window: str | None,
     stride: str | None,
-    baseline: float,
+    baseline: float | None,
     device: str,
     weights: str | None,
     layout: str | None,
@@ -94,8 +93,6 @@ def explain(
     """Show where model NAME looks in INPUT: Grad-CAM or occlusion, drawn over the input."""
     from zoo.interpret.pipeline import explain_file
 
-    if method == "gradcam" and (window or stride):
-        raise InterpretError("--window and --stride are occlusion's; Grad-CAM takes --layer")
     result = explain_file(
         name,
         input,
@@ -138,15 +135,13 @@ def _explanation_lines(result: Any) -> list[str]:
     show_default="2/255",
     help="Largest change of a pixel value, pixels in [0, 1] (8/255 = 0.0314).",
 )
-@click.option(
-    "--steps", type=click.IntRange(min=1), default=10, show_default=True, help="PGD steps."
-)
+@click.option("--steps", type=click.IntRange(min=1), help="PGD steps (default 10).")
 @click.option("--step-size", type=FiniteFloat(min=0), help="PGD step (default 2.5 eps/steps).")
 @click.option("--target", help="The true class to move away from (default: the top-1).")
 @device_option
 @model_source_options
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR, help="Folder for the pictures.")
-@click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="The attack's result as JSON.")
 @fails_cleanly
 def attack(
@@ -154,7 +149,7 @@ def attack(
     input: str,
     method: str,
     eps: float,
-    steps: int,
+    steps: int | None,
     step_size: float | None,
     target: str | None,
     device: str,

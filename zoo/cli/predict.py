@@ -3,13 +3,15 @@
 Both build a predictor (torch is imported when they run, never at import) and only parse
 and print: decoding, batching and results are :mod:`zoo.inference`'s. ``zoo predict``
 reports a bad input on one line and carries on with the others; its exit status is 1
-when any input failed.
+when any input failed (with a count of them, when there were several inputs).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,33 +26,88 @@ from zoo.cli.base import (
     model_source_options,
     weights_arguments,
 )
+from zoo.cli.jobs import corpus_options, finish, job_arguments
 
 if TYPE_CHECKING:
     from zoo.inference import Predictor, Result
     from zoo.inference.bench import BenchReport
 
-DTYPES = click.Choice(["float32", "bfloat16", "float16"])
-BACKENDS = click.Choice(["torch", "onnxruntime"])
+PRECISIONS = click.Choice(["fp32", "bf16", "fp16", "int8"])
+BACKENDS = click.Choice(["torch", "onnxruntime", "openvino"])
 MEMORY_FORMATS = click.Choice(["contiguous", "channels_last"])
+#: The runtime options' keywords of zoo.predictor, by the name click gives each option.
+RUNTIME_KEYWORDS = {
+    "device": "device",
+    "precision": "precision",
+    "backend": "backend",
+    "onnx": "onnx",
+    "memory_format": "memory_format",
+    "compile_": "compile",
+    "calibrate": "calibrate",
+    "validate": "validate",
+    "accept_drop": "accept_drop",
+}
 
 
 def runtime_options(command: Any) -> Any:
-    """Where and how the model runs; defaults are the architecture's fastest measured way."""
+    """Where and how the model runs; defaults are the architecture's fastest measured way.
+
+    Every option lands in the command's keyword ``runtime`` (a dict of
+    :func:`zoo.predictor` keywords), so each command that builds a predictor takes them
+    all alike and passes them on with ``build(name, runtime, source)``.
+    """
     options = [
         device_option,
-        click.option("--dtype", type=DTYPES, help="Autocast dtype (default: float32)."),
+        click.option(
+            "--precision",
+            type=PRECISIONS,
+            help="fp32 (default); bf16 (OpenVINO or torch autocast; a CPU needs AVX512-BF16 or "
+            "AMX); fp16 (torch autocast, GPU); int8 (needs --calibrate or an int8 --onnx).",
+        ),
         click.option("--backend", type=BACKENDS, help="Default: the architecture's fastest."),
         click.option(
             "--onnx",
             type=click.Path(exists=True, dir_okay=False),
-            help="The model.onnx `zoo export` wrote, for --backend onnxruntime.",
+            help="The model.onnx (or model.int8.onnx) `zoo export` wrote, for an ONNX backend.",
         ),
         click.option("--memory-format", type=MEMORY_FORMATS, help="Override the default."),
         click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile"),
+        *quantization_options,
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    return _collected(command, RUNTIME_KEYWORDS, "runtime")
+
+
+quantization_options = [
+    click.option(
+        "--calibrate",
+        type=click.Path(exists=True),
+        help="int8: a folder or manifest of inputs to quantize with (pre-processed as "
+        "predict does); a fifth is held out to check agreement unless --validate is given.",
+    ),
+    click.option(
+        "--validate",
+        type=click.Path(exists=True),
+        help="int8: a folder or manifest of held-out inputs to compare with float32 on.",
+    ),
+    click.option(
+        "--accept-drop",
+        is_flag=True,
+        help="int8: use the quantized model even below the agreement threshold.",
+    ),
+]
+
+
+def _collected(command: Any, keywords: dict[str, str], into: str) -> Any:
+    """``command`` taking the options named in ``keywords`` as one dict keyword ``into``."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs[into] = {keywords[name]: kwargs.pop(name) for name in keywords}
+        return command(*args, **kwargs)
+
+    return wrapper
 
 
 def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: Any) -> Predictor:
@@ -71,6 +128,11 @@ def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: A
     help="Detectors: the lowest score kept.",
 )
 @click.option("--clips", type=click.IntRange(min=1), help="Clips (frames, frame-wise) averaged.")
+@click.option(
+    "--max-frames",
+    type=click.IntRange(min=1),
+    help="Longest whole-video clip run at once (192); longer ones run in windows.",
+)
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
 @runtime_options
 @model_source_options
@@ -78,9 +140,11 @@ def build(name: str, runtime: dict[str, Any], source: dict[str, Any], **extra: A
 @click.option(
     "-o",
     "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for written outputs (forecast GIFs).",
+    type=click.Path(path_type=Path),
+    help="Folder for written outputs (forecast GIFs); or a results table (.parquet): one row "
+    "per input, resumable, INPUTS may be folders, globs and manifests.",
 )
+@corpus_options
 @click.option(
     "--show-input",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -95,53 +159,110 @@ def predict(
     topk: int,
     threshold: float,
     clips: int | None,
+    max_frames: int | None,
     batch_size: int,
-    device: str,
-    dtype: str | None,
-    backend: str | None,
-    onnx: str | None,
-    memory_format: str | None,
-    compile_: bool | None,
+    runtime: dict[str, Any],
     weights: str | None,
     layout: str | None,
     random_init: bool,
     as_json: bool,
     output: Path | None,
     show_input: Path | None,
+    **corpus: Any,
 ) -> None:
-    """Run model NAME on INPUTS (images or videos) and print labels, boxes or forecasts."""
+    """Run model NAME on INPUTS (images or videos) and print labels, boxes or forecasts.
+
+    With -o results.parquet the inputs run as a corpus job (see `zoo features`): one row per
+    input in the table, a rerun computes only what is missing, bad inputs are listed.
+    """
+    from zoo.output import output_folder
+
+    source = weights_arguments(weights, layout, random_init)
+    extra: dict[str, Any] = {"clips": clips, "max_frames": max_frames}
+    if output is not None and output.suffix.lower() == ".parquet":
+        if show_input is not None or as_json:
+            raise click.UsageError("--show-input and --json print per input; -o writes a table")
+        from zoo.corpus import predict as run
+
+        report = run(
+            name,
+            inputs,
+            output,
+            topk=topk,
+            threshold=threshold,
+            batch_size=batch_size,
+            progress=sys.stderr.isatty(),
+            **job_arguments(corpus),
+            **runtime,
+            **source,
+            **extra,
+        )
+        finish(context, report, as_json=False)
+        return
+    force = corpus.pop("force")
+    _refuse_corpus_options(corpus, output)
+    predictor = build(name, runtime, source, **extra)
+    gifs = _forecast_files(inputs) if output is not None and _forecasts(predictor) else []
+    folder = output_folder(output, gifs, force=force) if output and gifs else nullcontext()
+    with folder:
+        if show_input is not None:
+            _show_inputs(predictor, inputs, show_input)
+        failed = _predict_all(
+            predictor,
+            inputs,
+            [output / name for name in gifs] if output else [],
+            as_json=as_json,
+            options={"topk": topk, "threshold": threshold, "batch_size": batch_size},
+        )
+    if failed:
+        if len(inputs) > 1:  # one input's error line already says everything
+            click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
+        context.exit(1)
+
+
+def _predict_all(
+    predictor: Predictor,
+    inputs: tuple[str, ...],
+    gifs: list[Path],
+    *,
+    as_json: bool,
+    options: dict[str, Any],
+) -> int:
+    """Print each input's result (writing its forecast GIF, if any); return the failures."""
     from tqdm import tqdm
 
     from zoo.errors import InputError
+    from zoo.inference.results import Forecast
 
-    runtime = {
-        "device": device,
-        "dtype": dtype,
-        "backend": backend,
-        "onnx": onnx,
-        "memory_format": memory_format,
-        "compile": compile_,
-    }
-    predictor = build(name, runtime, weights_arguments(weights, layout, random_init), clips=clips)
-    if show_input is not None:
-        _show_inputs(predictor, inputs, show_input)
-    outcomes = predictor.stream(inputs, topk=topk, threshold=threshold, batch_size=batch_size)
-    written: set[Path] = set()
+    outcomes = predictor.stream(inputs, **options)
     failed = 0
     bar = tqdm(total=len(inputs), unit="input", file=sys.stderr, disable=not sys.stderr.isatty())
     with bar:
-        for outcome in outcomes:
+        for number, outcome in enumerate(outcomes):
             bar.update()
             if isinstance(outcome, InputError):
                 failed += 1
                 bar.write(f"error: {outcome}", file=sys.stderr)
                 continue
-            if output is not None and hasattr(outcome, "write_gif"):
-                outcome = outcome.write_gif(_forecast_path(output, outcome.input, written))
+            if gifs and isinstance(outcome, Forecast):
+                outcome = outcome.write_gif(gifs[number])
             _print_result(outcome, as_json, bar)
-    if failed:
-        click.echo(f"error: {failed} of {len(inputs)} inputs failed", err=True)
-        context.exit(1)
+    return failed
+
+
+def _refuse_corpus_options(corpus: dict[str, Any], output: Path | None) -> None:
+    """Corpus options mean nothing without a results table; -o must then be a folder."""
+    given = [
+        f"--{key.replace('_', '-')}"
+        for key, value in corpus.items()
+        if value not in (None, False, "local")
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} apply to a results table: -o results.parquet")
+    if output is not None and output.exists() and not output.is_dir():
+        raise click.UsageError(
+            f"-o {output} is a file; give a folder (for forecast GIFs) or a .parquet table"
+        )
 
 
 def _show_inputs(predictor: Predictor, inputs: tuple[str, ...], path: Path) -> None:
@@ -158,15 +279,21 @@ def _show_inputs(predictor: Predictor, inputs: tuple[str, ...], path: Path) -> N
             click.echo(f"wrote {picture} (model input of {item})", err=True)
 
 
-def _forecast_path(folder: Path, source: str, written: set[Path]) -> Path:
-    stem = Path(source).stem
-    target = folder / f"{stem}.forecast.gif"
-    number = 1
-    while target in written:
-        number += 1
-        target = folder / f"{stem}-{number}.forecast.gif"
-    written.add(target)
-    return target
+def _forecasts(predictor: Predictor) -> bool:
+    return predictor.card.task == "video-forecasting"
+
+
+def _forecast_files(inputs: tuple[str, ...]) -> list[str]:
+    """``<stem>.forecast.gif`` per input, in order; a repeated stem gets ``-2``, ``-3``, ..."""
+    names: list[str] = []
+    for source in inputs:
+        stem = Path(source).stem
+        name, number = f"{stem}.forecast.gif", 1
+        while name in names:
+            number += 1
+            name = f"{stem}-{number}.forecast.gif"
+        names.append(name)
+    return names
 
 
 def _print_result(result: Result, as_json: bool, bar: Any) -> None:
@@ -214,11 +341,14 @@ def _indented(header: list[str], rows: list[list[str]]) -> list[str]:
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(min=0))
 @click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--threads", type=click.IntRange(min=1), help="torch (and onnxruntime) threads.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), help="torch, onnxruntime and OpenVINO threads."
+)
 @click.option(
     "--compare",
     is_flag=True,
-    help="Run eager, channels_last, torch.compile and onnxruntime on the same input.",
+    help="Run eager, channels_last, torch.compile, onnxruntime and openvino on the same input, "
+    "then bf16 and int8 (with --calibrate) against float32.",
 )
 @runtime_options
 @model_source_options
@@ -231,12 +361,7 @@ def bench(
     steps: int,
     threads: int | None,
     compare: bool,
-    device: str,
-    dtype: str | None,
-    backend: str | None,
-    onnx: str | None,
-    memory_format: str | None,
-    compile_: bool | None,
+    runtime: dict[str, Any],
     weights: str | None,
     layout: str | None,
     random_init: bool,
@@ -251,26 +376,27 @@ def bench(
     if threads is not None:
         torch.set_num_threads(threads)
     source = weights_arguments(weights, layout, random_init)
-    runtime: dict[str, Any] = {"device": device, "dtype": dtype}
     timing: dict[str, Any] = {"batch": batch, "warmup": warmup, "steps": steps}
-    chosen = {"backend": backend, "onnx": onnx, "memory_format": memory_format, "compile": compile_}
-    if compare and any(value is not None for value in chosen.values()):
-        raise click.UsageError("--compare runs every variant; drop " + _given(chosen))
-    if compare:
-        reports, failures = benchmarks.compare(
-            name, list(benchmarks.VARIANTS), **timing, **runtime, **source
-        )
+    if not compare:
+        reports = [benchmarks.benchmark(build(name, runtime, source), **timing)]
+    else:
+        chosen = {key: runtime.pop(key) for key in COMPARED}
+        if any(value is not None for value in chosen.values()):
+            raise click.UsageError("--compare runs every variant; drop " + _given(chosen))
+        variants = [*benchmarks.VARIANTS, *benchmarks.REDUCED_VARIANTS]
+        reports, failures = benchmarks.compare(name, variants, **timing, **runtime, **source)
         for variant, problem in failures.items():
             click.echo(f"warning: variant {variant} did not run: {problem}", err=True)
         if not reports:
             raise ZooError(f"no variant of {name} ran")
-    else:
-        predictor = build(name, runtime | chosen, source)
-        reports = [benchmarks.benchmark(predictor, **timing)]
     if as_json:
         click.echo(json.dumps([report.model_dump(mode="json") for report in reports], indent=2))
         return
     _bench_table(reports)
+
+
+#: What ``--compare`` chooses itself for each variant.
+COMPARED = ("backend", "precision", "onnx", "memory_format", "compile")
 
 
 def _given(options: dict[str, Any]) -> str:
@@ -289,14 +415,39 @@ def _bench_table(reports: list[BenchReport]) -> None:
     rows = [
         [
             report.variant,
-            ", ".join(f"{key}={value}" for key, value in report.settings.items()),
+            ", ".join(f"{key}={value}" for key, value in report.settings.items() if key != "file"),
             f"{report.samples_per_second:.2f}",
             f"{report.latency_ms_median:.1f}",
             f"{report.latency_ms_p95:.1f}",
+            "-" if report.gflops is None else f"{report.gflops:.1f}",
             "-" if report.peak_memory_mb is None else f"{report.peak_memory_mb:.0f}",
             "-" if report.speedup is None else f"{report.speedup:.2f}x",
+            _agreement(report),
         ]
         for report in reports
     ]
-    header = ["variant", "settings", "samples/s", "median ms", "p95 ms", "peak MB", "vs eager"]
+    header = [
+        "variant",
+        "settings",
+        "samples/s",
+        "median ms",
+        "p95 ms",
+        "GFLOP/s",
+        "peak MB",
+        "vs eager",
+        "vs fp32",
+    ]
     echo_table(header, rows)
+
+
+def _agreement(report: BenchReport) -> str:
+    """The reduced-precision figures in one cell: agreement (rows), largest relative error."""
+    accuracy = report.accuracy
+    if accuracy is None:
+        return "-"
+    error = (
+        ""
+        if accuracy.max_relative_error is None
+        else f", max rel {accuracy.max_relative_error:.1e}"
+    )
+    return f"{accuracy.agreement:.1%} of {accuracy.rows}{error}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from zoo.cli.base import echo_table, fails_cleanly, main, megabytes
+from zoo.cli.base import echo_table, fails_cleanly, force_option, main, megabytes
 from zoo.registry import default_registry
 
 
@@ -46,13 +46,13 @@ def pull(names: tuple[str, ...], print_hash: bool, as_json: bool) -> None:
 @click.option(
     "--clear",
     is_flag=True,
-    help="Remove the cached weights of NAMES (default: of every model, and the zoo's own "
-    "cache folders); first-use hash records are kept.",
+    help="Remove what is cached for NAMES (Hub repos, conversions, exports; default: of "
+    "every model, and every zoo cache folder); first-use hash records are kept.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @fails_cleanly
 def cache(names: tuple[str, ...], clear: bool, as_json: bool) -> None:
-    """Show (or --clear) cached Hub repos and converted upstream pickles, of NAMES or all."""
+    """Show (or --clear) cached Hub repos and the zoo cache's folders, of NAMES or all."""
     from zoo.weights import cache_listing, clear_cache
 
     registry = default_registry()
@@ -78,6 +78,26 @@ def cache(names: tuple[str, ...], clear: bool, as_json: bool) -> None:
         [[c.file, megabytes(c.size), c.origin] for c in listing.converted],
         empty="(no conversions cached)",
     )
+    click.echo(f"\nmade from models (exports, quantizations) in {listing.folder}:")
+    echo_table(
+        ["area", "entry", "size"],
+        [[m.area, m.entry, megabytes(m.size)] for m in listing.made],
+        empty="(nothing made yet)",
+    )
+    click.echo(f"\nzoo cache folders in {listing.folder}:")
+    echo_table(
+        ["folder", "size", "entries", "holds"],
+        [
+            [
+                a.name,
+                megabytes(a.size),
+                str(a.entries),
+                a.holds + (" (kept by --clear)" if a.kept else ""),
+            ]
+            for a in listing.areas
+        ],
+        empty="(nothing cached for these models)",
+    )
 
 
 @main.command()
@@ -92,9 +112,7 @@ def cache(names: tuple[str, ...], clear: bool, as_json: bool) -> None:
 )
 @click.option("--layout", help="Key layout of the checkpoints (default: the card's).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--force", is_flag=True, help="Write into a non-empty folder that is not a zoo output."
-)
+@force_option
 @fails_cleanly
 def convert(
     name: str, checkpoints: tuple[Path, ...], layout: str | None, output: Path, force: bool

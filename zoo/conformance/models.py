@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from zoo.exporters.report import ExportReport
     from zoo.testing import ArchitectureItem, CardItem
 
 
@@ -196,12 +197,8 @@ def state_dict_round_trip(item: CardItem) -> None:
 
 def exports_to_onnx(item: CardItem) -> None:
     """``zoo.export`` writes an ONNX file that onnxruntime runs as PyTorch does, at two batches."""
-    from zoo.exporters.pipeline import export
-
-    card = small_card(item.card, item.registry)
-    with tempfile.TemporaryDirectory(prefix="zoo-kit-") as folder:
-        report = export(card, Path(folder) / "onnx", pretrained=False, registry=item.registry)
-    first = card.inputs[0]
+    report = small_export(item)
+    first = small_card(item.card, item.registry).inputs[0]
     batches = sorted(
         {check.input_shapes[first.name][first.layout.index("N")] for check in report.checks}
     )
@@ -211,6 +208,47 @@ def exports_to_onnx(item: CardItem) -> None:
             f"size(s) {batches} ({'passed' if report.passed else 'failed'}); the contract is "
             "two batch sizes, so declare the batch axis dynamic in ExportHints"
         )
+
+
+def runs_on_openvino(item: CardItem) -> None:
+    """OpenVINO (float32) runs the exported file as PyTorch does: checked when it is installed."""
+    report = small_export(item)
+    if not report.openvino_checks:
+        raise ContractError(
+            f"card {item.card.name!r}: OpenVINO could not compile the exported graph; the "
+            "predictor runs onnxruntime instead of it"
+        )
+    failed = [
+        f"{check.name}: {output.describe()}"
+        for check in report.openvino_checks
+        for output in check.outputs
+        if not output.passed
+    ]
+    if failed:
+        raise ContractError(
+            f"card {item.card.name!r}: OpenVINO runs the export differently from PyTorch "
+            f"(tolerance {report.tolerance:g}): {'; '.join(failed)}"
+        )
+
+
+_EXPORTS: OrderedDict[tuple[int, str], ExportReport] = OrderedDict()
+
+
+def small_export(item: CardItem) -> ExportReport:
+    """The card's small model exported and checked once for the checks that read the report."""
+    from zoo.exporters.pipeline import export
+
+    card = small_card(item.card, item.registry)
+    key = (id(item.architecture), card.model_dump_json())
+    if key not in _EXPORTS:
+        with tempfile.TemporaryDirectory(prefix="zoo-kit-") as folder:
+            _EXPORTS[key] = export(
+                card, Path(folder) / "onnx", pretrained=False, registry=item.registry
+            )
+    _EXPORTS.move_to_end(key)
+    while len(_EXPORTS) > KEPT_RUNS:
+        _EXPORTS.popitem(last=False)
+    return _EXPORTS[key]
 
 
 def predicts(item: CardItem) -> None:

@@ -1,4 +1,4 @@
-"""Is the file right? onnx's full checker, then onnxruntime against PyTorch eager.
+"""Is the file right? onnx's full checker, then onnxruntime (and OpenVINO) against PyTorch.
 
 Each check feeds both the same fresh random inputs: once at the shapes the
 graph was exported at, and once (when anything is dynamic) with every dynamic
@@ -8,6 +8,8 @@ output is compared as ``max |onnx - torch|`` and that divided by
 outputs (class labels) must be equal. Outputs whose first axis is the hints'
 ``set_axis`` (a detector's detections) are rows of one set: rows are matched
 before comparing, since two rows whose scores tie may come in either order.
+OpenVINO, when installed, runs the same checks; they are reported beside onnxruntime's
+and decide whether the OpenVINO backend may run the file.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo.errors import ExportError
+from zoo.errors import ExportError, RuntimeCompileError
 from zoo.exporters.onnx import random_inputs, root_cause
 from zoo.exporters.plan import ExportPlan
 from zoo.exporters.report import Check, OutputDifference
@@ -52,6 +54,50 @@ def run_checks(
     return [_check(session, model, plan, tolerance, set_axis, check) for check in shapes]
 
 
+def openvino_checks(
+    path: Path,
+    model: torch.nn.Module,
+    plan: ExportPlan,
+    tolerance: float,
+    set_axis: str | None = None,
+) -> list[Check]:
+    """The same checks with OpenVINO (float32, set explicitly) when it is installed, else none.
+
+    A graph OpenVINO cannot compile gives no checks and no error: the file is still right
+    for onnxruntime, and the OpenVINO backend falls back to onnxruntime for it.
+    """
+    try:
+        session = _OpenVinoSession(path)
+    except ModuleNotFoundError:
+        return []
+    except RuntimeCompileError:
+        return []
+    shapes = [False, True] if plan.dynamic else [False]
+    return [_check(session, model, plan, tolerance, set_axis, check) for check in shapes]
+
+
+class _OpenVinoSession:
+    """OpenVINO's compiled model behind onnxruntime's ``run(names, feed)``, for :func:`_check`."""
+
+    def __init__(self, path: Path) -> None:
+        import openvino
+
+        from zoo.inference.precision import OPENVINO_HINTS
+
+        try:
+            compiled = openvino.Core().compile_model(
+                str(path), "CPU", {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS["fp32"]}
+            )
+        except Exception as error:  # OpenVINO raises plain RuntimeErrors
+            raise RuntimeCompileError(f"OpenVINO cannot compile {path.name}: {error}") from None
+        self.request = compiled.create_infer_request()
+        self.outputs = {port.get_any_name(): port for port in compiled.outputs}
+
+    def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        results = self.request.infer(feed)
+        return [results[self.outputs[name]].copy() for name in names]
+
+
 def ort_session(path: Path) -> InferenceSession:
     import onnxruntime
 
@@ -76,7 +122,7 @@ def eager_outputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> l
 
 
 def _check(
-    session: InferenceSession,
+    session: InferenceSession | _OpenVinoSession,
     model: torch.nn.Module,
     plan: ExportPlan,
     tolerance: float,
@@ -91,7 +137,8 @@ def _check(
         found = session.run(plan.output_names, feed)
     except Exception as error:  # onnxruntime raises its own untyped errors
         shapes = {name: array.shape for name, array in feed.items()}
-        raise ExportError(f"onnxruntime failed on inputs {shapes}: {root_cause(error)}") from error
+        runtime = "OpenVINO" if isinstance(session, _OpenVinoSession) else "onnxruntime"
+        raise ExportError(f"{runtime} failed on inputs {shapes}: {root_cause(error)}") from error
     if len(expected) != len(found):
         raise ExportError(
             f"PyTorch returns {len(expected)} tensors, the graph {len(found)} ({plan.output_names})"

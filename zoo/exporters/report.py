@@ -12,7 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zoo.quantize.report import QuantizationReport
+
 Format = Literal["onnx", "triton"]
+FilePrecision = Literal["fp32", "fp16", "int8"]
 Exporter = Literal["dynamo", "legacy"]
 
 
@@ -73,18 +76,29 @@ class ExportReport(Report):
     exporter_reason: str = ""
     opset: int
     dynamic: bool
-    fp16: bool
+    precision: FilePrecision = Field(
+        description="fp32; fp16 (the graph in float16, float32 inputs and outputs); int8 (a "
+        "QDQ model.int8.onnx beside the checked float32 model.onnx)"
+    )
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     checked: bool
     tolerance: float = Field(description="the max_rel each output must stay within")
     checks: list[Check] = Field(default_factory=list)
     passed: bool
+    openvino_checks: list[Check] = Field(
+        default_factory=list,
+        description="the same checks run by OpenVINO in float32, when it is installed and "
+        "compiles the graph; the OpenVINO backend runs the file only if they passed",
+    )
     size_bytes: int
     seconds: float
     versions: dict[str, str]
     warnings: list[str] = Field(
         default_factory=list, description="what torch and the converters warned about, once each"
+    )
+    quantization: QuantizationReport | None = Field(
+        default=None, description="int8: how it was calibrated and how close it stays to fp32"
     )
 
     def failures(self) -> list[str]:

@@ -25,6 +25,7 @@ from zoo.exporters.report import TensorInfo
 
 MODEL_VERSION = "1"
 LABELS_FILE = "labels.txt"
+CONFIG_FILE = "config.pbtxt"
 MAX_BATCH_SIZE = 8
 MAX_QUEUE_DELAY_MICROSECONDS = 100
 DATA_TYPES = {
@@ -42,6 +43,15 @@ def model_file(folder: Path) -> Path:
     return folder / MODEL_VERSION / "model.onnx"
 
 
+def config_files(card: Card) -> list[str]:
+    """The files :func:`write_model_config` writes for ``card``, relative to its folder."""
+    return [CONFIG_FILE, *([LABELS_FILE] if _labels(card) else [])]
+
+
+def _labels(card: Card) -> list[str] | None:
+    return card.label_names() if card.task.endswith("classification") else None
+
+
 def write_model_config(
     folder: Path,
     card: Card,
@@ -51,7 +61,7 @@ def write_model_config(
 ) -> list[Path]:
     """Write ``config.pbtxt`` (and ``labels.txt`` for a classifier); return the files."""
     batched = _batch_is_implicit(plan, inputs, outputs)
-    labels = card.label_names() if card.task.endswith("classification") else None
+    labels = _labels(card)
     lines = [
         f"name: {json.dumps(card.name)}",
         'platform: "onnxruntime_onnx"',
@@ -66,7 +76,7 @@ def write_model_config(
             "}",
         ]
     lines += ["instance_group [", "  {", "    count: 1", "    kind: KIND_AUTO", "  }", "]"]
-    config = folder / "config.pbtxt"
+    config = folder / CONFIG_FILE
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     written = [config]
     if labels:

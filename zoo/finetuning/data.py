@@ -22,9 +22,9 @@ import numpy as np
 
 from zoo.errors import FinetuneError, InputError
 from zoo.finetuning.report import Unreadable
-from zoo.inference.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES, as_media
+from zoo.inference.decode import as_media
+from zoo.media import IMAGE_SUFFIXES, MEDIA_SUFFIXES
 
-MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 MANIFEST_SUFFIXES = (".csv", ".parquet")
 #: Probing threads: decoding headers waits on the disk and on FFmpeg, both outside the GIL.
 PROBE_THREADS = 8

@@ -1,5 +1,7 @@
 """Where the forward runs: PyTorch (eager or compiled) or onnxruntime, on CPU or GPU.
 
+OpenVINO, the third backend, is :mod:`zoo.inference.openvino_backend`.
+
 A backend is called with the model's inputs by name (CPU tensors, rows first) and returns
 the raw outputs; the predictor turns those into results the same way for every backend,
 so both backends take the same inputs and give the same results.
@@ -7,6 +9,7 @@ so both backends take the same inputs and give the same results.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -16,8 +19,8 @@ from torch import Tensor, nn
 
 from zoo.cards import Card
 from zoo.errors import ZooError
+from zoo.inference.precision import autocast_dtype, check_precision
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: ``channels_last`` puts channels last in every 4-D tensor and every 5-D one (torch's
 #: channels_last and channels_last_3d), in the weights and in the inputs alike.
 MEMORY_FORMATS = ("contiguous", "channels_last")
@@ -34,7 +37,7 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     try:
         chosen = torch.device(device)
-    except RuntimeError as error:
+    except (RuntimeError, TypeError) as error:
         raise ZooError(f"unknown device {device!r}: {error}") from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ZooError(f"device {device!r} asked for, but no CUDA device is available here")
@@ -43,22 +46,11 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return chosen
 
 
-def autocast_dtype(dtype: str | None, device: torch.device) -> torch.dtype | None:
-    """The dtype to autocast to, or None for plain float32; float16 on CPU is refused."""
-    if dtype is None or dtype == "float32":
-        return None
-    if dtype not in DTYPES:
-        raise ZooError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-    if dtype == "float16" and device.type == "cpu":
-        raise ZooError(
-            "dtype float16 needs a GPU: autocast to float16 is not supported on CPU; "
-            "use bfloat16 on CPU, or float16 with --device cuda"
-        )
-    return DTYPES[dtype]
-
-
 class TorchBackend:
-    """An ``nn.Module`` on a device, optionally in a channels-last format, autocast, compiled."""
+    """An ``nn.Module`` on a device, optionally in a channels-last format, autocast, compiled.
+
+    ``precision`` bf16 or fp16 runs the forward under ``torch.autocast`` in that dtype.
+    """
 
     name = "torch"
 
@@ -68,7 +60,7 @@ class TorchBackend:
         card: Card,
         *,
         device: torch.device,
-        dtype: str | None = None,
+        precision: str | None = None,
         memory_format: str = "contiguous",
         compile: bool = False,
     ) -> None:
@@ -78,8 +70,8 @@ class TorchBackend:
                 f"{', '.join(MEMORY_FORMATS)}"
             )
         self.device = device
-        self.dtype = dtype or "float32"
-        self.autocast = autocast_dtype(dtype, device)
+        self.precision = check_precision(precision)
+        self.autocast = autocast_dtype(self.precision, device)
         self.memory_format = memory_format
         self.input_names = [spec.name for spec in card.inputs]
         self.module = model.eval().to(device=device)
@@ -89,6 +81,11 @@ class TorchBackend:
         self.forward = torch.compile(self.module) if compile else self.module
 
     def __call__(self, inputs: dict[str, Tensor]) -> Any:
+        return self.call(lambda _, *tensors: self.forward(*tensors), inputs)
+
+    def call(self, function: Callable[..., Any], inputs: dict[str, Tensor]) -> Any:
+        """``function(module, *inputs)`` as the forward runs: on the device, in the memory
+        format, under autocast and inference mode (a plugin's pooled or per-time features)."""
         tensors = [self._place(inputs[name]) for name in self.input_names]
         autocast = (
             torch.autocast(self.device.type, dtype=self.autocast)
@@ -96,7 +93,7 @@ class TorchBackend:
             else nullcontext()
         )
         with torch.inference_mode(), autocast:
-            return self.forward(*tensors)
+            return function(self.module, *tensors)
 
     def _place(self, tensor: Tensor) -> Tensor:
         """To the device (pinned and non-blocking on CUDA), in the model's memory format."""
@@ -112,7 +109,7 @@ class TorchBackend:
         return {
             "backend": self.name,
             "device": str(self.device),
-            "dtype": self.dtype,
+            "precision": self.precision,
             "memory_format": self.memory_format,
             "compiled": self.compiled,
         }
@@ -137,11 +134,14 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: Path, card: Card, *, device: torch.device) -> None:
+    def __init__(
+        self, path: Path, card: Card, *, device: torch.device, precision: str = "fp32"
+    ) -> None:
         import onnxruntime
 
         self.path = path
         self.device = device
+        self.precision = check_precision(precision)
         self.providers = onnx_providers(device)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
@@ -192,6 +192,7 @@ class OnnxRuntimeBackend:
             "backend": self.name,
             "device": str(self.device),
             "provider": self.session.get_providers()[0],
+            "precision": self.precision,
             "file": str(self.path),
         }
 

@@ -10,6 +10,7 @@ expected, so a run over many files reports it on one line and goes on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,19 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import InputError
+from zoo.errors import InputError, ZooError
+from zoo.media import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from PIL import Image
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".webm", ".mkv", ".gif", ".mpg", ".mpeg", ".ogv", ".flv"}
-)
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
-)
 CHANNELS = (1, 3, 4)
 EXPECTED = "an image (jpg, png, ...) or a video (mp4, avi, webm, gif, ...)"
+MAX_PIXELS_VARIABLE = "ZOO_MAX_IMAGE_PIXELS"
 
 
 @dataclass(frozen=True)
@@ -63,6 +60,19 @@ class Media:
             raise InputError(self.source, "has neither decoded frames nor a file to decode")
         return decode_frames(self.path, indices, self.source)
 
+    def stream(self, wanted: np.ndarray) -> Iterator[np.ndarray]:
+        """The frames at ``wanted`` (sorted, unique) one by one, in order, decoding once.
+
+        Only the frame being handed over exists in memory at full resolution, so a caller
+        that shrinks each frame as it comes holds a long video at the size it keeps.
+        """
+        if self.frames is not None:
+            yield from (self.frames[index] for index in wanted)
+        elif self.path is None:
+            raise InputError(self.source, "has neither decoded frames nor a file to decode")
+        else:
+            yield from iter_frames(self.path, wanted, self.source)
+
     def describe(self) -> str:
         if self.still:
             return f"a still image of {self.size[1]}x{self.size[0]} pixels"
@@ -83,7 +93,10 @@ def in_memory(frames: np.ndarray, source: str, still: bool, **timing: Any) -> Me
 
 
 def as_media(item: Any) -> Media:
-    """Any input the predictor accepts: a path, a PIL image, or a uint8 array or tensor."""
+    """Any input the predictor accepts: a path, a PIL image, or a uint8 array or tensor
+    (or media already opened)."""
+    if isinstance(item, Media):
+        return item
     if isinstance(item, str | PathLike):
         return read_media(Path(item))
     if type(item).__module__.startswith("PIL."):
@@ -116,13 +129,42 @@ def read_image(path: Path) -> Media:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _pixel_limit(), Image.open(path) as image:
             image.load()
             return media_from_pil(image, source=str(path))
+    except Image.DecompressionBombError as error:
+        raise InputError(
+            str(path),
+            f"is too large to decode safely (Pillow: {error}); if you trust the file, raise "
+            f"the limit with {MAX_PIXELS_VARIABLE}=PIXELS in the environment (or "
+            "PIL.Image.MAX_IMAGE_PIXELS in Python)",
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise InputError(
             str(path), f"cannot decode as an image (Pillow: {error}); expected {EXPECTED}"
         ) from None
+
+
+@contextmanager
+def _pixel_limit() -> Iterator[None]:
+    """Pillow's guard against decompression bombs, raised by ``ZOO_MAX_IMAGE_PIXELS`` if set.
+
+    Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses twice that many pixels; its limit
+    is set for this one image and restored after.
+    """
+    from PIL import Image
+
+    value = os.environ.get(MAX_PIXELS_VARIABLE)
+    if value is None:
+        yield
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise ZooError(f"{MAX_PIXELS_VARIABLE} is a number of pixels, found {value!r}")
+    default, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, int(value)
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = default
 
 
 def media_from_pil(image: Image.Image, source: str) -> Media:
@@ -157,24 +199,35 @@ def read_video(path: Path) -> Media:
 def decode_frames(path: Path, indices: np.ndarray, source: str) -> np.ndarray:
     """The frames at ``indices`` (presentation order) of a video, decoding it once."""
     wanted = np.unique(indices)
-    kept: list[np.ndarray] = []
+    kept = list(iter_frames(path, wanted, source))
+    return np.stack(kept)[np.searchsorted(wanted, indices)]
+
+
+def iter_frames(path: Path, wanted: np.ndarray, source: str) -> Iterator[np.ndarray]:
+    """The frames at ``wanted`` (sorted, unique presentation-order indices), one at a time.
+
+    The video is decoded once from its start; frames not wanted are decoded (a codec
+    cannot skip them) but never converted to RGB arrays.
+    """
+    if not len(wanted):
+        return
+    given = 0
     decoded = 0
     with _decoding(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            if decoded == wanted[len(kept)]:
-                kept.append(frame.to_ndarray(format="rgb24"))
+            if decoded == wanted[given]:
+                yield frame.to_ndarray(format="rgb24")
+                given += 1
             decoded += 1
-            if len(kept) == len(wanted):
-                break
-    if len(kept) < len(wanted):
-        raise InputError(
-            source,
-            f"stops after {decoded} decodable frames, but its container lists more "
-            f"(frame {int(wanted[len(kept)])} was needed): the file is damaged",
-        )
-    return np.stack(kept)[np.searchsorted(wanted, indices)]
+            if given == len(wanted):
+                return
+    raise InputError(
+        source,
+        f"stops after {decoded} decodable frames, but its container lists more "
+        f"(frame {int(wanted[given])} was needed): the file is damaged",
+    )
 
 
 @contextmanager

@@ -20,10 +20,14 @@ from os import PathLike
 from pathlib import Path
 
 from zoo.cards import Card
+from zoo.errors import ZooError
 from zoo.registry import Registry, current_registry, using_registry
 from zoo.version import __version__
 
 MODEL_FILE = "model.onnx"
+TEMPORARY_PREFIX = "zoo-onnx-"
+#: The metadata key an int8 graph carries (``zoo.quantize``); a float32 graph has none.
+PRECISION_KEY = "zoo.precision"
 
 
 def exported_model(
@@ -67,7 +71,7 @@ def cache_folder(
     """
     import torch
 
-    from zoo.weights import zoo_cache_dir
+    from zoo.weights.cache import area_folder, model_entry
 
     registry = registry or current_registry()
     architecture = registry.architecture(card.architecture)
@@ -87,10 +91,27 @@ def cache_folder(
         "torch": torch.__version__,
     }
     key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
-    return zoo_cache_dir() / "onnx" / f"{card.name}-{key}"
+    return area_folder("onnx") / model_entry(card.name, key)
 
 
 def _temporary_folder(card: Card) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix=f"zoo-onnx-{card.name}-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{card.name}-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
+
+
+def graph_precision(path: Path) -> str:
+    """``int8`` for a graph :mod:`zoo.quantize` wrote, else ``fp32`` (read from its metadata)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # protobuf's DecodeError and friends
+        raise ZooError(f"{path} is not an ONNX file: {error}") from None
+    metadata = {entry.key: entry.value for entry in model.metadata_props}
+    return metadata.get(PRECISION_KEY, "fp32")
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` lies in a temporary export folder (random weights), gone at exit."""
+    return any(part.startswith(TEMPORARY_PREFIX) for part in Path(path).parts)

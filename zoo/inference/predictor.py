@@ -14,9 +14,11 @@ while the model runs, so decoding overlaps compute.
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,10 @@ from torch import Tensor
 
 from zoo.architecture import Architecture
 from zoo.cards import Card
-from zoo.errors import InputError
+from zoo.errors import InputError, OptionError, ZooError, check_count
 from zoo.inference import postprocess as post
 from zoo.inference.decode import as_media
+from zoo.inference.longvideo import MAX_FRAMES, LongVideo, run_in_windows, too_long
 from zoo.inference.preprocess import Prepared, Preprocessor
 from zoo.inference.render import write_picture
 from zoo.inference.results import Result
@@ -42,12 +45,22 @@ class Predictor:
     """Pre-processing from the card, a backend, and post-processing by task."""
 
     def __init__(
-        self, card: Card, architecture: Architecture, backend: Any, *, clips: int | None = None
+        self,
+        card: Card,
+        architecture: Architecture,
+        backend: Any,
+        *,
+        clips: int | None = None,
+        max_frames: int = MAX_FRAMES,
+        torch_backend: Callable[[], Any] | None = None,
     ) -> None:
         self.card = card
         self.architecture = architecture
         self.backend = backend
         self.preprocessor = Preprocessor(card, architecture.inference, clips=clips)
+        self.max_frames = max_frames
+        self._torch_backend = torch_backend
+        self._modules_backend: Any = None
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{key}={value}" for key, value in self.backend.describe().items())
@@ -87,6 +100,18 @@ class Predictor:
         """Raw outputs of the model on ``prepared.inputs`` -> the input's typed result."""
         rows = post.standardize(outputs, prepared.inputs, self.card, self.architecture)
         return post.finish(rows, prepared, self.card, topk=topk, threshold=threshold)
+
+    def torch_backend(self) -> Any:
+        """A PyTorch backend of the same model: this one, or one loaded on first use for
+        what only the module can do (a plugin's pooled or per-time features) when the
+        predictor runs another backend."""
+        if getattr(self.backend, "module", None) is not None:
+            return self.backend
+        if self._modules_backend is None:
+            if self._torch_backend is None:
+                raise ZooError(f"{self.card.name}: this predictor has no PyTorch module to run")
+            self._modules_backend = self._torch_backend()
+        return self._modules_backend
 
     # --- seeing what the model sees -----------------------------------------------------
 
@@ -161,21 +186,22 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[Result | InputError]:
         """A result, or the input's error, per input in order; one bad input stops nothing."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, found {batch_size}")
+        check_call_options(topk=topk, threshold=threshold, batch_size=batch_size)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-decode") as pool:
             prepared = _prefetched(pool, self._prepare_or_error, inputs)
             yield from self._batched(prepared, batch_size, topk, threshold)
 
-    def _prepare_or_error(self, item: Any) -> Prepared | InputError:
+    def _prepare_or_error(self, item: Any) -> Prepared | LongVideo | InputError:
+        """The input prepared, or (a whole video past ``max_frames``) left to run in windows."""
         try:
-            return self.preprocess(item)
+            media = as_media(item)
+            return too_long(self.preprocessor, media, self.max_frames) or self.preprocess(media)
         except InputError as error:
             return error
 
     def _batched(
         self,
-        items: Iterator[Prepared | InputError],
+        items: Iterator[Prepared | LongVideo | InputError],
         batch_size: int,
         topk: int,
         threshold: float,
@@ -183,9 +209,9 @@ class Predictor:
         batches = RowBatches(batch_size)
         waiting = _Waiting()
         for item in items:
-            if isinstance(item, InputError):
+            if isinstance(item, InputError | LongVideo):
                 yield from self._run(batches.take(), waiting, topk, threshold)
-                yield item
+                yield item if isinstance(item, InputError) else self._long(item, topk, threshold)
                 continue
             waiting.add(item)
             for chunks in batches.add(item):
@@ -211,8 +237,33 @@ class Predictor:
         for item, rows in waiting.complete():
             yield post.finish(rows, item, self.card, topk=topk, threshold=threshold)
 
+    def _long(self, video: LongVideo, topk: int, threshold: float) -> Result | InputError:
+        """A whole video past ``max_frames``, run in windows (:mod:`zoo.inference.longvideo`)."""
+        hints = self.architecture.inference.time_reduction
+        try:
+            backend = self.torch_backend() if hints is not None else None
+            rows, summary = run_in_windows(
+                video, self.preprocessor, backend, hints, self.max_frames
+            )
+        except InputError as error:
+            return error
+        return post.finish(rows, summary, self.card, topk=topk, threshold=threshold)
+
 
 Chunk = tuple[Prepared, int, int]
+
+
+def check_call_options(*, topk: Any, threshold: Any, batch_size: Any) -> None:
+    """What a call takes, checked as the CLI checks its options: counts of at least 1 and a
+    finite threshold in [0, 1] (NaN would pass every comparison and keep nothing)."""
+    check_count("topk", topk)
+    check_count("batch_size", batch_size)
+    if isinstance(threshold, bool) or not isinstance(threshold, Real):
+        raise OptionError(f"{{threshold}} must be a number, found {threshold!r}", "threshold")
+    if not math.isfinite(float(threshold)) or not 0 <= float(threshold) <= 1:
+        raise OptionError(
+            f"{{threshold}} must be a score between 0 and 1, found {threshold!r}", "threshold"
+        )
 
 
 class RowBatches:

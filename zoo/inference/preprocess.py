@@ -9,7 +9,9 @@ script per model.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -17,19 +19,35 @@ from torch import Tensor
 
 from zoo.architecture import DerivedInput, InferenceHints, import_string
 from zoo.cards import Card, InputSpec
-from zoo.errors import InputError, ZooError
+from zoo.errors import InputError, OptionError, ZooError
 from zoo.inference import sampling
 from zoo.inference.decode import Media
 from zoo.inference.transforms import (
+    RESIZE_CHUNK,
     Geometry,
     Normalization,
     crop,
+    frame_pixels,
     gather_rows,
     plan_geometry,
-    resized_pixels,
-    to_channels,
     to_layout,
 )
+
+T = TypeVar("T")
+#: Decoded uint8 frames ``(T, H, W, 3)`` -> each input's pixels ``(T, C, h, w)``.
+FrameTransform = Callable[[Tensor], dict[str, Tensor]]
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @dataclass
@@ -62,10 +80,54 @@ class Prepared:
         return next(iter(self.inputs.values()))
 
 
+def check_clips(card: Card, clips: int | None) -> None:
+    """Refuse a clip count for a model that averages no clips (or frames): it would be ignored.
+
+    Clips apply to a video model that samples several (``temporal.protocol: clips``) and
+    to an image classifier run frame by frame on a video.
+    """
+    if clips is None:
+        return
+    spec = card.inputs[0]
+    if spec.frames is None:
+        if card.task == "image-classification":
+            return
+        sees = f"takes still images ({card.task})"
+    else:
+        protocol = spec.sampling_protocol.protocol
+        if protocol == "clips":
+            return
+        sees = {
+            "whole": "sees the whole video as one clip",
+            "last": f"sees the last {spec.frames} frames",
+        }[protocol]
+        sees = f"is a video model that {sees}"
+    raise OptionError(
+        f"{{clips}} sets how many clips (or frames) are averaged, and {card.name} {sees}; "
+        "drop {clips}",
+        "clips",
+    )
+
+
+def check_max_frames(card: Card, max_frames: int | None) -> None:
+    """Refuse a longest clip for a model that does not run whole videos: it would be ignored."""
+    if max_frames is None:
+        return
+    spec = card.inputs[0]
+    if spec.frames is not None and spec.sampling_protocol.protocol == "whole":
+        return
+    raise OptionError(
+        f"{{max_frames}} is the longest clip a whole-video model runs at once, and "
+        f"{card.name} does not run whole videos; drop {{max_frames}}",
+        "max_frames",
+    )
+
+
 class Preprocessor:
     """The card's pre-processing as a callable: ``Media -> Prepared``."""
 
     def __init__(self, card: Card, hints: InferenceHints, *, clips: int | None = None) -> None:
+        check_clips(card, clips)
         self.card = card
         self.specs = list(card.inputs)
         self.derived = {
@@ -91,21 +153,74 @@ class Preprocessor:
     def __call__(self, media: Media, *, normalize: bool = True) -> Prepared:
         windows, note = self._windows(media)
         unique, positions = np.unique(windows, return_inverse=True)
-        positions = positions.reshape(windows.shape)
-        frames = torch.from_numpy(media.read(unique))
-        inputs, geometries = {}, []
+        geometries = self.geometries(media)
+        pixels = self._decoded(media, unique, geometries)
+        return self.assemble(
+            media,
+            pixels,
+            positions.reshape(windows.shape),
+            geometries,
+            normalize=normalize,
+            note=note,
+            frames_used=len(unique),
+        )
+
+    def geometries(self, media: Media) -> dict[str, Geometry]:
+        """Each input's resize and crop for frames of this media's size."""
+        return {
+            spec.name: plan_geometry(spec, *media.size, source=media.source) for spec in self.specs
+        }
+
+    def frame_transform(self, geometries: dict[str, Geometry]) -> FrameTransform:
+        """uint8 frames ``(T, H, W, 3)`` -> each input's pixels ``(T, C, h, w)``, as kept.
+
+        A computed input (optical flow) keeps whole resized frames, cropped after the
+        computation; every other input keeps only its crop.
+        """
+
+        def transform(frames: Tensor) -> dict[str, Tensor]:
+            return {
+                spec.name: frame_pixels(
+                    frames, spec, geometries[spec.name], cropped=spec.name not in self.derived
+                )
+                for spec in self.specs
+            }
+
+        return transform
+
+    def _decoded(
+        self, media: Media, unique: np.ndarray, geometries: dict[str, Geometry]
+    ) -> dict[str, Tensor]:
+        """The frames at ``unique`` as each input's pixels, decoded and shrunk a chunk at a time."""
+        transform = self.frame_transform(geometries)
+        parts: dict[str, list[Tensor]] = {spec.name: [] for spec in self.specs}
+        for chunk in chunked(media.stream(unique), RESIZE_CHUNK):
+            for name, pixels in transform(torch.from_numpy(np.stack(chunk))).items():
+                parts[name].append(pixels)
+        return {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+    def assemble(
+        self,
+        media: Media,
+        pixels: dict[str, Tensor],
+        positions: np.ndarray,
+        geometries: dict[str, Geometry],
+        *,
+        normalize: bool = True,
+        note: str = "",
+        frames_used: int | None = None,
+    ) -> Prepared:
+        """Rows ``positions`` ``(rows, length)`` of each input's pixels -> the model's inputs."""
+        inputs = {}
         for spec in self.specs:
-            geometry = plan_geometry(spec, *media.size, source=media.source)
-            pixels = self._pixels(spec, frames, positions, geometry)
-            normalization = self.normalizations[spec.name]
-            inputs[spec.name] = normalization(pixels) if normalize else pixels
-            geometries.append(geometry)
+            rows = self._rows(spec, pixels[spec.name], positions, geometries[spec.name])
+            inputs[spec.name] = self.normalizations[spec.name](rows) if normalize else rows
         return Prepared(
             source=media.source,
             inputs=inputs,
-            geometry=geometries[0],
-            rows=len(windows),
-            frames_used=len(unique),
+            geometry=geometries[self.specs[0].name],
+            rows=len(positions),
+            frames_used=len(np.unique(positions)) if frames_used is None else frames_used,
             framewise=not self.video and not media.still,
             note=note,
             normalized=normalize,
@@ -116,7 +231,7 @@ class Preprocessor:
         spec = self.specs[0]
         if self.video:
             if media.still:
-                raise InputError(media.source, self._wants_video())
+                raise InputError(media.source, self.wants_video())
             kept = sampling.resample(media, spec.fps)
             windows = sampling.plan_clips(
                 len(kept),
@@ -140,7 +255,7 @@ class Preprocessor:
             "and their softmax probabilities were averaged over time"
         )
 
-    def _wants_video(self) -> str:
+    def wants_video(self) -> str:
         spec = self.specs[0]
         rate = f" at {spec.fps:g} fps" if spec.fps else ""
         return (
@@ -164,15 +279,13 @@ class Preprocessor:
             "softmax probabilities averaged over the clips"
         )
 
-    def _pixels(
-        self, spec: InputSpec, frames: Tensor, positions: np.ndarray, geometry: Geometry
+    def _rows(
+        self, spec: InputSpec, pixels: Tensor, positions: np.ndarray, geometry: Geometry
     ) -> Tensor:
         """Pixels in [0, 1] of one input, in its layout: ``(rows, ...)``."""
         if spec.name in self.derived:
-            resized = resized_pixels(frames, spec, geometry.resized)
-            rows = self._derived(self.derived[spec.name], spec, resized, positions, geometry)
+            rows = self._derived(self.derived[spec.name], spec, pixels, positions, geometry)
         else:
-            pixels = to_channels(resized_pixels(frames, spec, geometry.resized, geometry), spec)
             index = torch.from_numpy(positions[:, self.lag :] if self.video else positions)
             rows = gather_rows(pixels, index)
             if not self.video:

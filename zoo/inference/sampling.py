@@ -8,10 +8,12 @@ spaced clips.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from zoo.cards import InputSpec, TemporalSampling
-from zoo.errors import InputError
+from zoo.errors import InputError, ZooError
 from zoo.inference.decode import Media
 
 #: Frames an image classifier sees of a video (evenly spaced), as TSN's 25-segment test.
@@ -121,3 +123,45 @@ def _too_short(
     if protocol.too_short == "loop":
         return np.arange(minimum) % available
     return np.minimum(np.arange(minimum), available - 1)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """One window of a whole video run in pieces: model frames ``[start, stop)``, of which
+    the output steps ``[first, last)`` (counted in the window; ``last`` None: to its end)
+    are kept."""
+
+    start: int
+    stop: int
+    first: int
+    last: int | None
+
+
+def plan_time_windows(count: int, stride: int, context: int, limit: int) -> list[TimeWindow]:
+    """Windows of at most ``limit`` frames whose kept output steps tile a ``count``-frame
+    video's, each step kept from the one window where it sees no edge but the video's own.
+
+    Windows start at multiples of ``stride`` and their lengths are congruent to ``count``
+    modulo ``stride`` (see :class:`~zoo.architecture.TimeReduction`). Step ``t`` (of the
+    whole video) is kept from a window ``[start, stop)`` when ``start`` is 0 or
+    ``t * stride - context >= start``, and ``stop`` is ``count`` or
+    ``(t + 1) * stride + context <= stop``.
+    """
+    length = limit - (limit - count) % stride
+    if length < 2 * (context + stride):
+        raise ZooError(
+            f"windows of {limit} frames are too short for a network whose outputs need "
+            f"{context} frames of context on each side at a stride of {stride}: give at "
+            f"least {2 * (context + stride) + stride - 1} frames"
+        )
+    windows, start, kept = [], 0, 0  # kept: the first step no window has kept yet
+    while True:
+        stop = min(count, start + length)
+        first = kept - start // stride
+        if stop == count:
+            windows.append(TimeWindow(start, stop, first, None))
+            return windows
+        kept_to = (stop - context) // stride  # steps t < kept_to end context before stop
+        windows.append(TimeWindow(start, stop, first, kept_to - start // stride))
+        kept = kept_to
+        start = (kept * stride - context) // stride * stride

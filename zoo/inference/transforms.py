@@ -1,6 +1,6 @@
 """The spatial half of pre-processing, read from the card: resize, crop, value range, mean/std.
 
-Two steps are kept apart on purpose. :func:`plan_geometry` and :func:`resized_pixels` turn
+Two steps are kept apart on purpose. :func:`plan_geometry` and :func:`frame_pixels` turn
 decoded frames into *pixels*: float values in [0, 1], RGB (or gray), already at the
 model's size. :class:`Normalization` turns pixels into the model's input (value range,
 mean and std, channel order) and back. Tools that work in pixel space (attacks, saliency,
@@ -81,14 +81,18 @@ def _resized_size(spec: InputSpec, height: int, width: int) -> tuple[int, int]:
     return (new_short, new_long) if height <= width else (new_long, new_short)
 
 
-def resized_pixels(
-    frames: Tensor, spec: InputSpec, size: tuple[int, int], cropped: Geometry | None = None
+def frame_pixels(
+    frames: Tensor, spec: InputSpec, geometry: Geometry, *, cropped: bool = True
 ) -> Tensor:
-    """uint8 ``(T, H, W, 3)`` -> float ``(T, 3, h, w)`` in [0, 1] at ``size``, a few frames
-    at a time, so a long full-HD video never exists in float at its full size; cropped to
-    ``cropped`` chunk by chunk when given, so only the pixels kept are copied together."""
-    chunks = (resize(to_float_frames(chunk), spec, size) for chunk in frames.split(RESIZE_CHUNK))
-    return torch.cat([chunk if cropped is None else crop(chunk, cropped) for chunk in chunks])
+    """uint8 ``(T, H, W, 3)`` -> float ``(T, C, h, w)`` in [0, 1]: resized as the card says,
+    centre-cropped (unless ``cropped=False``, for inputs computed from whole frames) and in
+    the card's channels. Called on a few frames at a time (:data:`RESIZE_CHUNK`) as they
+    are decoded, so a long full-HD video never exists in float at its full size."""
+    pixels = resize(to_float_frames(frames), spec, geometry.resized)
+    if not cropped:
+        return pixels
+    # contiguous: frames kept from this chunk must not keep its uncropped pixels alive
+    return to_channels(crop(pixels, geometry), spec).contiguous()
 
 
 def to_float_frames(frames: Tensor) -> Tensor:
@@ -116,7 +120,11 @@ def crop(frames: Tensor, geometry: Geometry) -> Tensor:
 
 def gather_rows(frames: Tensor, index: Tensor) -> Tensor:
     """``frames[index]``, as a view when the index is one run of consecutive frames (a whole
-    video as one clip), which would otherwise copy every pixel once more."""
+    video as one clip, or windows laid out one after another), which would otherwise copy
+    every pixel once more."""
+    in_order = index.dim() == 2 and index.numel() == len(frames) > 0
+    if in_order and torch.equal(index.flatten(), torch.arange(len(frames))):
+        return frames.reshape(*index.shape, *frames.shape[1:])
     if index.dim() == 2 and len(index) == 1 and index.shape[1] > 0:
         start = int(index[0, 0])
         if torch.equal(index[0], torch.arange(start, start + index.shape[1])):

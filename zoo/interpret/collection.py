@@ -46,17 +46,15 @@ class EmbeddingReport(Result):
 
 def media_files(inputs: Iterable[str | PathLike[str]]) -> list[tuple[Path, str]]:
     """Files and the folders' images and videos (sorted), each with its folder's name."""
-    from zoo.inference.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from zoo.media import MEDIA_SUFFIXES
 
-    known = IMAGE_SUFFIXES | VIDEO_SUFFIXES
     found: list[tuple[Path, str]] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            inside = sorted(p for p in item.iterdir() if p.suffix.lower() in known)
+            inside = sorted(p for p in item.iterdir() if p.suffix.lower() in MEDIA_SUFFIXES)
             if not inside:
-                raise InterpretError(
-                    f"{item}: the folder holds no image or video ({', '.join(sorted(known))})"
-                )
+                suffixes = ", ".join(sorted(MEDIA_SUFFIXES))
+                raise InterpretError(f"{item}: the folder holds no image or video ({suffixes})")
             found.extend((path, item.name) for path in inside)
         else:
             found.append((item, item.resolve().parent.name))

@@ -3,8 +3,8 @@
 This is what ``zoo explain`` and ``zoo attack`` call, and it is usable from Python alone:
 :func:`explain_file` and :func:`attack_file` from a name and a path, or :func:`explain`
 and :func:`attack` on a :class:`~zoo.interpret.subject.Subject` already opened. Each
-writes into an output folder that must be new, empty or a previous output of the same
-kind (``force`` writes beside other files), with its result as JSON beside the pictures.
+writes into an output folder by :mod:`zoo.output`'s rule (new, empty or zoo's own;
+``force`` writes beside a user's files), with its result as JSON beside the pictures.
 """
 
 from __future__ import annotations
@@ -22,20 +22,35 @@ from zoo.interpret import drawing
 from zoo.interpret.attacks import fgsm, pgd
 from zoo.interpret.gradcam import grad_cam, target_layer
 from zoo.interpret.occlusion import occlusion, output_change
+from zoo.interpret.options import (
+    check_attack_options,
+    check_explain_options,
+    check_window,
+    per_axis,
+)
 from zoo.interpret.results import AttackReport, Explanation, Prediction, Result
 from zoo.interpret.subject import Subject, check_request, open_subject
 from zoo.output import check_folder, output_folder, write_text_atomic
 
 GREY = 0.5
+PGD_STEPS = 10
 SHEET_COLUMNS = 8  # at most; a short clip is laid out in two lines
 EXPLANATION = "explanation.json"
-EXPLANATION_FILES = {EXPLANATION} | {
-    f"{method}{ending}"
-    for method in ("gradcam", "occlusion")
-    for ending in (".png", ".gif", "-frames.png", ".npy")
-}
 ATTACK = "attack.json"
-ATTACK_FILES = {ATTACK, "attack.png", "adversarial.png", "adversarial.gif", "adversarial.npy"}
+
+
+def explanation_files(method: str, clip: bool | None = None) -> list[str]:
+    """What an explanation writes: for an image, a clip, or (None) either of them."""
+    image = [f"{method}.png"] if clip is not True else []
+    video = [f"{method}.gif", f"{method}-frames.png"] if clip is not False else []
+    return [*image, *video, f"{method}.npy", EXPLANATION]
+
+
+def attack_files(clip: bool | None = None) -> list[str]:
+    """What an attack writes: for an image, a clip, or (None) either of them."""
+    image = ["adversarial.png"] if clip is not True else []
+    video = ["adversarial.gif"] if clip is not False else []
+    return ["attack.png", *image, *video, "adversarial.npy", ATTACK]
 
 
 def explain_file(
@@ -54,7 +69,8 @@ def explain_file(
 
     The request and the output folder are checked before the model is built.
     """
-    check_folder(output, EXPLANATION_FILES, EXPLANATION, force=force)
+    check_explain_options(**options)
+    check_folder(output, explanation_files(options.get("method", "gradcam")), force=force)
     subject = open_subject(
         name,
         source,
@@ -81,7 +97,8 @@ def attack_file(
     **options: Any,
 ) -> AttackReport:
     """:func:`attack` of model NAME on the file ``source``; ``options`` are attack's."""
-    check_folder(output, ATTACK_FILES, ATTACK, force=force)
+    check_attack_options(**options)
+    check_folder(output, attack_files(), force=force)
     subject = open_subject(
         name,
         source,
@@ -104,20 +121,24 @@ def explain(
     layer: str | None = None,
     window: tuple[int, ...] | None = None,
     stride: tuple[int, ...] | None = None,
-    baseline: float = GREY,
+    baseline: float | None = None,
     progress: bool = False,
     force: bool = False,
 ) -> Explanation:
     """Grad-CAM or occlusion of ``subject`` for ``target``, with its pictures in ``output``.
 
-    ``window`` and ``stride`` (occlusion) are per map axis (T, H, W or H, W); by default
-    about a seventh of the frame, half of that as stride, and a quarter of the clip. The
-    occluded region takes the pixel value ``baseline`` (mid-grey). A model that does not
-    classify (a forecaster) gets occlusion of :func:`output_change`: where hiding the input
-    moves its output most.
+    ``window`` and ``stride`` (occlusion) are per map axis (T, H, W or H, W), or one size
+    for every axis; by default about a seventh of the frame, half of that as stride, and a
+    quarter of the clip. The occluded region takes the pixel value ``baseline`` (default
+    mid-grey). A model that does not classify (a forecaster) gets occlusion of
+    :func:`output_change`: where hiding the input moves its output most.
     """
-    if method not in ("gradcam", "occlusion"):
-        raise InterpretError(f"unknown method {method!r}; expected gradcam or occlusion")
+    check_explain_options(
+        method=method, layer=layer, window=window, stride=stride, baseline=baseline
+    )
+    window, stride = per_axis(subject, window), per_axis(subject, stride)
+    if window is not None:
+        check_window(subject, window)
     scored = _scored(subject, method, target)
     if method == "gradcam":
         module, tokens, path = target_layer(subject.model.model, layer)
@@ -128,6 +149,7 @@ def explain(
     else:
         window = window or default_window(subject)
         stride = stride or tuple(max(1, size // 2) for size in window)
+        baseline = GREY if baseline is None else baseline
         maps = occlusion(
             scored.model,
             subject.pixels,
@@ -142,7 +164,8 @@ def explain(
         heat = maps[0] if isinstance(maps, tuple) else maps
         settings = {"window": list(window), "stride": list(stride), "baseline": baseline}
     heat = heat[0].float().cpu()
-    with output_folder(output, EXPLANATION_FILES, EXPLANATION, force=force) as folder:
+    files = explanation_files(method, clip="T" in subject.layout)
+    with output_folder(output, files, force=force) as folder:
         result = Explanation(
             model=subject.card.name,
             input=subject.source,
@@ -194,14 +217,16 @@ def attack(
     *,
     method: str = "fgsm",
     eps: float = 2 / 255,
-    steps: int = 10,
+    steps: int | None = None,
     step_size: float | None = None,
     target: int | str | None = None,
     force: bool = False,
 ) -> AttackReport:
-    """FGSM or PGD on ``subject`` in pixel space, with the adversarial input and a figure."""
-    if method not in ("fgsm", "pgd"):
-        raise InterpretError(f"unknown method {method!r}; expected fgsm or pgd")
+    """FGSM or PGD on ``subject`` in pixel space, with the adversarial input and a figure.
+
+    ``steps`` (default 10) and ``step_size`` (default 2.5 eps / steps) are PGD's.
+    """
+    check_attack_options(method=method, eps=eps, steps=steps, step_size=step_size)
     index = check_request(subject.card, method, target)
     if len(subject.pixels) != 1:
         raise InterpretError(
@@ -213,10 +238,11 @@ def attack(
     if method == "fgsm":
         result = fgsm(subject.model, pixels, index, eps, labels=labels)
     else:
+        steps = PGD_STEPS if steps is None else steps
         result = pgd(
             subject.model, pixels, index, eps, steps=steps, step_size=step_size, labels=labels
         )
-    with output_folder(output, ATTACK_FILES, ATTACK, force=force) as folder:
+    with output_folder(output, attack_files("T" in subject.layout), force=force) as folder:
         report = AttackReport(
             model=subject.card.name,
             input=subject.source,

@@ -119,7 +119,14 @@ def check_request(card: Card, method: str, target: int | str | None) -> int | No
     if method not in METHODS:
         raise InterpretError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if card.task in CLASSIFICATION:
-        return class_index(target, card.label_names())
+        index = class_index(target, card.label_names())
+        classes = class_count(card)
+        if index is not None and classes is not None and not 0 <= index < classes:
+            raise InterpretError(
+                f"target class {index} is out of range (0 to {classes - 1}): {card.name} "
+                f"scores {classes} classes"
+            )
+        return index
     task = f"{card.name} is a {card.task} model"
     if method in ("fgsm", "pgd"):
         raise InterpretError(f"attacks move a classifier's answer and {task}")
@@ -131,6 +138,15 @@ def check_request(card: Card, method: str, target: int | str | None) -> int | No
     if target is not None:
         raise InterpretError(f"a target names a class and {task}, without classes")
     return None
+
+
+def class_count(card: Card) -> int | None:
+    """How many classes a classifier's card says it scores (its labels, else its output)."""
+    labels = card.label_names()
+    if labels:
+        return len(labels)
+    size = card.outputs[0].shape[-1] if card.outputs and card.outputs[0].shape else None
+    return size if isinstance(size, int) else None
 
 
 def seeded_predictor(name: str, *, seed: int = 0, **options: Any) -> Any:

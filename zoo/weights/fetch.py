@@ -25,7 +25,7 @@ from zoo.architecture import Architecture
 from zoo.cards import Card, Weights
 from zoo.errors import WeightsError
 from zoo.registry import Registry, current_registry
-from zoo.weights.cache import cache_folder, read_json, write_json, zoo_cache_dir
+from zoo.weights.cache import area_folder, cache_folder, model_entry, read_json, write_json
 from zoo.weights.files import (
     ModelWeights,
     WeightsFile,
@@ -180,7 +180,7 @@ def converted_pickle(
     file goes when the conversion ends, whether it succeeded or not.
     """
     key = _origin_key(part, architecture, config, plugin_version)
-    target = zoo_cache_dir() / "converted" / f"{card.name}-{key[:16]}.safetensors"
+    target = area_folder("converted") / f"{model_entry(card.name, key)}.safetensors"
     record = target.with_suffix(".json")
     if _usable(target, record):
         return target

@@ -134,8 +134,9 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 
     import torch
 
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    try:  # from an open file: torch reads a path ending in .safetensors as safetensors
+        with path.open("rb") as stream:
+            loaded = torch.load(stream, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise WeightsError(
             f"{path.name}: not readable under weights_only=True ({_first_line(error)}); "

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo.errors import ArgumentError, WeightsError
+from zoo.errors import ArgumentError, CardError, WeightsError
 from zoo.weights.files import MODEL_FILE, WeightsFile
 from zoo.weights.integrity import Algorithm, announced_hash, etag_hash, verify, warn_once
 
@@ -150,14 +150,16 @@ def fetch_hub_repo(spec: str, *, with_weights: bool = True) -> tuple[Card, Weigh
 
     Both files come from the same commit: the README's snapshot folder names it.
     """
-    from huggingface_hub import ModelCard
-
     from zoo.modelcard import from_hf_model_card
 
     repo_id, revision = parse_hub_spec(spec)
     origin = f"{HF_HUB_PREFIX}{spec}"
     readme = hub_file(repo_id, "README.md", revision, card=origin)
-    card = from_hf_model_card(ModelCard.load(readme), origin=f"{origin}/README.md")
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CardError(f"{origin}/README.md: cannot read the model card ({error})") from None
+    card = from_hf_model_card(text, origin=f"{origin}/README.md")
     if not with_weights:
         return card, None
     commit = readme.parent.name

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zoo.errors import WeightsError
-from zoo.weights.cache import read_json, try_write_json, warn_once, zoo_cache_dir
+from zoo.weights.cache import area_folder, read_json, try_write_json, warn_once
 
 CHUNK = 1 << 20
 Algorithm = Literal["sha256", "git-sha1"]
@@ -163,12 +163,12 @@ def _verified_digest(path: Path, recorded: str) -> str:
 
 def first_use_record(origin: str) -> Path:
     key = hashlib.sha256(origin.encode()).hexdigest()[:32]
-    return zoo_cache_dir() / "first-use" / f"{key}.json"
+    return area_folder("first-use") / f"{key}.json"
 
 
 def marker_path(path: Path, algorithm: str, expected: str) -> Path:
     key = hashlib.sha256(f"{path.resolve()}\0{algorithm}\0{expected}".encode()).hexdigest()
-    return zoo_cache_dir() / "verified" / f"{key}.json"
+    return area_folder("verified") / f"{key}.json"
 
 
 def discard(path: Path) -> None:

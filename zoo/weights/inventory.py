@@ -10,20 +10,25 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from zoo.cards import Card, Integrity
 from zoo.errors import CacheError, WeightsError
 from zoo.registry import Registry, default_registry
-from zoo.weights.cache import read_json, zoo_cache_dir
+from zoo.weights.cache import (
+    CACHE_AREAS,
+    CacheArea,
+    area_folder,
+    model_of_entry,
+    read_json,
+    zoo_cache_dir,
+)
 from zoo.weights.fetch import fetch, origin_name, source_sha256
 from zoo.weights.files import ModelWeights
 from zoo.weights.hub import HF_HUB_PREFIX, fetch_hub_repo, parse_hub_spec
 
 if TYPE_CHECKING:
     from huggingface_hub import HFCacheInfo
-
-ZOO_OWNED = ("converted", "verified", "downloads")
 
 
 class PulledPart(BaseModel):
@@ -52,10 +57,32 @@ class CachedConversion(BaseModel):
     path: str
 
 
+class CachedMade(BaseModel):
+    """One thing zoo made from a model and keeps (an export, a quantization)."""
+
+    area: str
+    entry: str
+    size: int
+    path: str
+
+
+class CachedArea(BaseModel):
+    """One folder of the zoo cache (:data:`~zoo.weights.cache.CACHE_AREAS`) and its size."""
+
+    name: str
+    holds: str
+    path: str
+    size: int
+    entries: int
+    kept: bool = Field(description="a full clear leaves it (first-use records)")
+
+
 class CacheListing(BaseModel):
     folder: str
     hub: list[CachedRepo]
     converted: list[CachedConversion]
+    made: list[CachedMade]
+    areas: list[CachedArea]
 
 
 class ClearedCache(BaseModel):
@@ -112,39 +139,71 @@ def _pull_hub_repo(spec: str, hashes: bool) -> PulledPart:
 
 
 def cache_listing(cards: list[Card] | None = None) -> CacheListing:
-    """Hub repos (huggingface_hub's own scan) and conversions, all or those of ``cards``."""
+    """Hub repos (huggingface_hub's own scan), conversions and every zoo cache area, all or
+    what belongs to ``cards``."""
     repos = _hub_repos()
     conversions = _conversions()
-    if cards is not None:
+    names = None if cards is None else {card.name for card in cards}
+    if cards is not None and names is not None:
         wanted = {part.repo_id for card in cards for part in card.weights if part.repo_id}
-        names = {card.name for card in cards}
         repos = [repo for repo in repos if repo.repo in wanted]
         conversions = [c for c in conversions if c.card in names]
-    return CacheListing(folder=str(zoo_cache_dir()), hub=repos, converted=conversions)
+    made = [
+        CachedMade(area=area.name, entry=entry.name, size=_size(entry), path=str(entry))
+        for area in CACHE_AREAS.values()
+        if area.made
+        for entry in _entries(area, names)
+    ]
+    areas = [_area_listing(area, names) for area in CACHE_AREAS.values()]
+    if names is not None:
+        areas = [area for area in areas if area.entries]
+    return CacheListing(
+        folder=str(zoo_cache_dir()), hub=repos, converted=conversions, made=made, areas=areas
+    )
 
 
 def clear_cache(cards: list[Card] | None = None) -> ClearedCache:
-    """Remove cached weights: every model's, or those of ``cards``.
+    """Remove cached weights and exports: every model's, or those of ``cards``.
 
-    Without ``cards``, the zoo's own folders (conversions, verification markers,
-    partial downloads) go, with the Hub repos that registered cards name. The
-    first-use records stay: they are what a later download is compared with.
+    Without ``cards``, every zoo cache area goes (conversions, exports, verification
+    markers, partial downloads, and any area registered since), with the Hub repos that
+    registered cards name. The first-use records stay: they are what a later download is
+    compared with. With ``cards``, their Hub repos and their entries in each area.
     """
-    if cards is None:
-        cards = default_registry().cards()
-        owned = [zoo_cache_dir() / name for name in ZOO_OWNED]
-    else:
-        owned = []
-    listing = cache_listing(cards)
+    names = None if cards is None else {card.name for card in cards}
+    listing = cache_listing(default_registry().cards() if cards is None else cards)
     removed: list[str] = []
     freed = _delete_hub_repos(listing.hub, removed)
-    for conversion in listing.converted:
-        path = Path(conversion.path)
-        freed += _remove(path, removed) + _remove(path.with_suffix(".json"), removed)
-    for folder in owned:
-        freed += _remove(folder, removed)
+    for area in CACHE_AREAS.values():
+        if names is None and not area.kept:
+            freed += _remove(area.path, removed)
+        elif names is not None and area.per_model:
+            for entry in _entries(area, names):
+                freed += _remove(entry, removed)
     _prune_markers()
     return ClearedCache(removed=removed, freed_bytes=freed)
+
+
+def _entries(area: CacheArea, names: set[str] | None) -> list[Path]:
+    """The area's entries, or those of the models ``names`` (an area that is per model)."""
+    if not area.path.is_dir():
+        return []
+    entries = sorted(area.path.iterdir())
+    if names is None:
+        return entries
+    return [entry for entry in entries if area.per_model and model_of_entry(entry) in names]
+
+
+def _area_listing(area: CacheArea, names: set[str] | None) -> CachedArea:
+    entries = _entries(area, names)
+    return CachedArea(
+        name=area.name,
+        holds=area.holds,
+        path=str(area.path),
+        size=sum(_size(entry) for entry in entries),
+        entries=len(entries),
+        kept=area.kept,
+    )
 
 
 def _scan_hub_cache() -> HFCacheInfo:
@@ -175,7 +234,7 @@ def _hub_repos() -> list[CachedRepo]:
 
 
 def _conversions() -> list[CachedConversion]:
-    folder = zoo_cache_dir() / "converted"
+    folder = area_folder("converted")
     if not folder.is_dir():
         return []
     entries = []
@@ -242,7 +301,7 @@ def _size(path: Path) -> int:
 
 def _prune_markers() -> None:
     """Drop verification markers whose file is gone: they can never match again."""
-    folder = zoo_cache_dir() / "verified"
+    folder = area_folder("verified")
     if not folder.is_dir():
         return
     for marker in folder.glob("*.json"):

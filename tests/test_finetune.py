@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -108,6 +109,28 @@ def test_the_folder_predicts_the_right_colour_through_zoo_predict(full, tmp_path
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["predictions"][0]["label"] == "red"
+
+
+def test_the_folder_gives_features_through_zoo_features(linear, colours, tmp_path):
+    pictures = sorted(colours.rglob("*.png"))[:3]
+    out = tmp_path / "features"
+
+    result = CliRunner().invoke(
+        main,
+        ["features", f"{linear.output}/", *map(str, pictures), "-o", str(out), "--json"],
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["done"], report["failed"]) == (3, 0)
+    predictor = zoo.predictor(f"{linear.output}/", backend="torch")
+    model = zoo.load(f"{linear.output}/")
+    pooled = zoo.default_registry().architecture(predictor.card.architecture)
+    for picture in pictures:
+        rows = np.load(out / f"{picture.name}.npy")
+        with torch.no_grad():
+            expected = pooled.features.resolve_pooled()(model, predictor.preprocess(picture).tensor)
+        np.testing.assert_allclose(rows, expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_the_folder_exports_to_onnx_and_passes_the_export_checks(linear, tmp_path):

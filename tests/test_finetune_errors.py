@@ -145,7 +145,7 @@ def test_a_folder_that_is_not_empty_needs_resume_or_force(registry, colours, tmp
     out.mkdir()
     (out / "notes.txt").write_text("mine")
 
-    refused(finetune("tiny-frame", colours, "-o", out, *QUICK), "not empty", "--resume", "--force")
+    refused(finetune("tiny-frame", colours, "-o", out, *QUICK), "not empty", "--force")
     refused(finetune("tiny-frame", colours, "-o", out, *QUICK, "--resume"), "nothing to resume")
 
     forced = finetune("tiny-frame", colours, "-o", out, *QUICK, "--force")
@@ -159,11 +159,26 @@ def test_force_over_an_earlier_run_replaces_its_files(registry, colours, tmp_pat
     assert finetune("tiny-frame", colours, "-o", out, *QUICK).exit_code == 0
     before = (out / "model.safetensors").read_bytes()
 
+    refused(
+        finetune("tiny-frame", colours, "-o", out, *QUICK), "earlier run", "--resume", "--force"
+    )
     again = finetune("tiny-frame", colours, "-o", out, *QUICK, "--force", "--seed", "1")
 
     assert again.exit_code == 0, again.output
     assert (out / "model.safetensors").read_bytes() != before
     assert Card.from_yaml(out / "card.yaml").training["seed"] == 1
+
+
+def test_a_users_file_named_as_a_run_file_is_never_replaced(registry, colours, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "history.json").write_text("my notes")
+
+    result = finetune("tiny-frame", colours, "-o", out, *QUICK, "--force")
+
+    refused(result, "history.json exists and zoo did not write it")
+    assert (out / "history.json").read_text() == "my notes"
+    assert sorted(path.name for path in out.iterdir()) == ["history.json"]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import click
 from zoo.cli.base import (
     FiniteFloat,
     fails_cleanly,
+    force_option,
     main,
     model_source_options,
     weights_arguments,
@@ -166,12 +167,7 @@ def recipe_options(command: Any) -> Any:
 @model_source_options
 @click.option("--name", "model_name", help="The new model's name [default: OUT's folder name].")
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from its last checkpoint.")
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Write into a non-empty OUT beside its files; zoo's own files of the same names are "
-    "replaced, nothing else is deleted.",
-)
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="The whole report, history included.")
 @fails_cleanly
 def finetune(

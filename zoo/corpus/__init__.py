@@ -214,15 +214,24 @@ def pooled_features(
 
 
 def _resolve(model: str | Card, options: dict[str, Any]) -> tuple[Card, Any]:
+    """The card and architecture. A model folder (``out/``) becomes its card, with its
+    weights file named in ``options`` (as ``weights=``), so every worker loads the same
+    file, wherever it runs, and the job's identity holds that file's hash."""
     from zoo.registry import default_registry
+    from zoo.weights.folder import folder_source
 
     if not isinstance(model, str | Card):
         raise ArgumentError(f"expected a model name or a zoo.Card, found {type(model).__name__}")
     if "registry" in options:
         raise ArgumentError("registry= cannot travel to worker processes; install the plugin")
     registry = default_registry()
+    folder = folder_source(model, options.get("weights"), options.get("pretrained", True))
     if isinstance(model, Card):
         card = model
+    elif folder is not None:
+        card, weights = folder
+        if weights is not None:
+            options["weights"] = str(Path(weights).resolve())
     elif model.startswith("hf-hub:"):
         from zoo.weights import fetch_hub_repo
 

@@ -26,6 +26,7 @@ from zoo.cards import Card
 from zoo.finetuning import distributed
 from zoo.finetuning.report import Unreadable
 from zoo.finetuning.rows import PreparedFiles, Runner, run_rows
+from zoo.output import record_files
 from zoo.weights import save_safetensors
 
 KEY = "zoo_features_key"
@@ -101,6 +102,7 @@ def cached_pooled_features(
             path,
             metadata={KEY: key, UNREADABLE: unreadable},
         )
+        record_files(folder, [path.name])  # zoo's, so a rerun may replace it
     return rows
 
 

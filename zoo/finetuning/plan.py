@@ -16,14 +16,26 @@ from zoo.errors import FinetuneError, OutputError
 from zoo.finetuning import checkpoint, data, distributed
 from zoo.finetuning.options import FinetuneOptions
 from zoo.finetuning.target import Source, check_supported
-from zoo.output import output_errors
+from zoo.output import check_folder, output_errors, record_files
+from zoo.publish import HASH_FILE, README_FILE
 from zoo.registry import Registry
 from zoo.weights import HF_HUB_PREFIX, fetch_hub_repo
+from zoo.weights.files import MODEL_FILE
 from zoo.weights.folder import CARD_FILE, is_folder_name, read_folder
 
-#: The files a run writes; ``--force`` replaces these and nothing else.
 FEATURE_FILES = ("features-train.safetensors", "features-val.safetensors")
 HISTORY = "history.json"
+#: The files a run writes; ``--force`` replaces these and nothing else.
+RUN_FILES = (
+    CARD_FILE,
+    MODEL_FILE,
+    HASH_FILE,
+    README_FILE,
+    HISTORY,
+    checkpoint.BEST,
+    checkpoint.LAST,
+    *FEATURE_FILES,
+)
 
 
 @dataclass
@@ -60,26 +72,28 @@ def parent_card(source: Source, registry: Registry) -> tuple[Card, Architecture]
 
 
 def check_output(folder: Path, *, resume: bool, force: bool) -> None:
-    """A new or empty folder; ``resume`` needs the last checkpoint; ``force`` writes beside
-    whatever else is there."""
-    with output_errors(folder):
-        if folder.exists() and not folder.is_dir():
-            raise OutputError(f"{folder} exists and is not a folder")
-        entries = sorted(entry.name for entry in folder.iterdir()) if folder.is_dir() else []
-    if resume:
-        if not (folder / checkpoint.LAST).is_file():
-            raise FinetuneError(
-                f"nothing to resume in {folder}: it holds no {checkpoint.LAST} (a run writes it "
-                "at the end of each epoch)"
-            )
-        return
-    if entries and not force:
-        shown = ", ".join(entries[:3]) + (", …" if len(entries) > 3 else "")
-        raise OutputError(
-            f"{folder} is not empty (it holds {shown}); pass --resume (resume=True) to continue "
-            "the run it holds, or --force (force=True) to write beside its files, replacing "
-            "zoo's own files of the same names"
+    """The one output rule (:mod:`zoo.output`) for the files a run writes; and an earlier
+    run in the folder is continued (``resume``) or replaced (``force``), never restarted
+    by accident. ``resume`` writes beside whatever the run it continues was forced beside."""
+    check_folder(folder, RUN_FILES, force=force or resume)
+    last = folder / checkpoint.LAST
+    if resume and not last.is_file():
+        raise FinetuneError(
+            f"nothing to resume in {folder}: it holds no {checkpoint.LAST} (a run writes it "
+            "at the end of each epoch)"
         )
+    if not (resume or force) and last.is_file():
+        raise OutputError(
+            f"{folder} holds an earlier run ({checkpoint.LAST}); pass --resume (resume=True) "
+            "to continue it, or --force (force=True) to start again, replacing its files"
+        )
+
+
+def record_run_files(folder: Path) -> None:
+    """Mark the run's files written so far as zoo's (rank 0), so a rerun knows them."""
+    if distributed.is_main():
+        with output_errors(folder):
+            record_files(folder, RUN_FILES)
 
 
 def clear_stale_card(folder: Path) -> None:

@@ -47,6 +47,7 @@ from zoo.finetuning.plan import (
     clear_stale_card,
     parent_card,
     plan_data,
+    record_run_files,
 )
 from zoo.finetuning.report import EpochRecord, FinetuneReport, card_name, output_card
 from zoo.finetuning.rows import PreparedFiles, Runner
@@ -353,6 +354,7 @@ class Run:
         )
         history = json.dumps([record.model_dump() for record in self.history], indent=2)
         write_text_atomic(self.folder / HISTORY, history + "\n")
+        record_run_files(self.folder)
 
     # --- the result -------------------------------------------------------------------
 
@@ -388,6 +390,7 @@ class Run:
         )
         state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
         written = write_folder(card, state, self.folder).files
+        record_run_files(self.folder)
         others = [HISTORY, checkpoint.BEST, checkpoint.LAST, *FEATURE_FILES]
         return written + [
             str(self.folder / file) for file in others if (self.folder / file).is_file()

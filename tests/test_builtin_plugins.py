@@ -19,7 +19,8 @@ PLUGINS = sorted(
 )
 # Run with the heavy cases (CI runs them too), for the time they take, not to skip them:
 # I3D cannot be made small (the Inception's widths, at least 193 pixels and 9 frames), and
-# tests/test_export.py already exports every built-in card's small model in the default run.
+# these are the only exports of every built-in card's small model (tests/test_export.py
+# exports three small ones in the default run and every card's full size).
 HEAVY_CHECKS = {"exports_to_onnx", "runs_on_openvino"}
 HEAVY_PLUGIN_CHECKS = {
     ("i3d", "forward_matches_card"),

@@ -322,3 +322,30 @@ def test_an_unknown_plugin_name_is_refused_with_suggestions(toy_registry):
         zoo.UnknownNameError, match="unknown plugin 'kit-tyo'; did you mean 'kit-toy'"
     ):
         list(plugin_checks("kit-tyo", registry=toy_registry()))
+
+
+def test_an_exported_graph_with_other_names_or_a_fixed_open_axis_is_named(toy_registry, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from zoo.conformance.models import _graph_problems
+    from zoo.testing import CardItem
+
+    registry = toy_registry()
+    item = next(
+        item
+        for item, _ in plugin_checks("kit-toy", registry=registry)
+        if isinstance(item, CardItem)
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["image"], ["scores"])],
+        "renamed",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [2, 3, 8, 8])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [2, 3, 8, 8])],
+    )
+    onnx.save(helper.make_model(graph), tmp_path / "model.onnx")
+
+    assert _graph_problems(tmp_path / "model.onnx", item.card, item) == [
+        "gives outputs ['scores'], ExportHints names ['logits']",
+        "fixes axis 0 of image that ExportHints.dynamic_axes opens",
+    ]

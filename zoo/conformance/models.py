@@ -196,8 +196,11 @@ def state_dict_round_trip(item: CardItem) -> None:
 
 
 def exports_to_onnx(item: CardItem) -> None:
-    """``zoo.export`` writes an ONNX file that onnxruntime runs as PyTorch does, at two batches."""
-    report = small_export(item)
+    """``zoo.export`` writes an ONNX file that onnxruntime runs as PyTorch does, at two batches,
+    whose inputs and outputs are the card's and the hints' names, the declared axes open."""
+    report, graph_problems = _small_export(item)
+    if graph_problems:
+        raise ContractError(f"card {item.card.name!r}: the exported graph {graph_problems[0]}")
     first = small_card(item.card, item.registry).inputs[0]
     batches = sorted(
         {check.input_shapes[first.name][first.layout.index("N")] for check in report.checks}
@@ -231,24 +234,56 @@ def runs_on_openvino(item: CardItem) -> None:
         )
 
 
-_EXPORTS: OrderedDict[tuple[int, str], ExportReport] = OrderedDict()
+_EXPORTS: OrderedDict[tuple[int, str], tuple[ExportReport, list[str]]] = OrderedDict()
 
 
 def small_export(item: CardItem) -> ExportReport:
     """The card's small model exported and checked once for the checks that read the report."""
+    return _small_export(item)[0]
+
+
+def _small_export(item: CardItem) -> tuple[ExportReport, list[str]]:
+    """The export's report, and what its written graph breaks of the card and hints (read
+    before the temporary folder goes)."""
     from zoo.exporters.pipeline import export
 
     card = small_card(item.card, item.registry)
     key = (id(item.architecture), card.model_dump_json())
     if key not in _EXPORTS:
         with tempfile.TemporaryDirectory(prefix="zoo-kit-") as folder:
-            _EXPORTS[key] = export(
-                card, Path(folder) / "onnx", pretrained=False, registry=item.registry
-            )
+            report = export(card, Path(folder) / "onnx", pretrained=False, registry=item.registry)
+            problems = _graph_problems(Path(folder) / "onnx" / "model.onnx", card, item)
+            _EXPORTS[key] = (report, problems)
     _EXPORTS.move_to_end(key)
     while len(_EXPORTS) > KEPT_RUNS:
         _EXPORTS.popitem(last=False)
     return _EXPORTS[key]
+
+
+def _graph_problems(path: Path, card: Card, item: CardItem) -> list[str]:
+    """The names and open axes a runtime user relies on, read back from the file."""
+    import onnx
+
+    hints = item.architecture.export
+    graph = onnx.load(path, load_external_data=False).graph
+    inputs = [value.name for value in graph.input]
+    outputs = [value.name for value in graph.output]
+    problems = []
+    if inputs != [spec.name for spec in card.inputs]:
+        problems.append(f"takes inputs {inputs}, the card names {[s.name for s in card.inputs]}")
+    if outputs != hints.output_names:
+        problems.append(f"gives outputs {outputs}, ExportHints names {hints.output_names}")
+    for value in graph.input:
+        dims = value.type.tensor_type.shape.dim
+        if value.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+            problems.append(f"takes {value.name} in another type than float32")
+        fixed_batch = {0} if hints.batch else set()  # the one batch size ExportHints.batch
+        for index in set(hints.dynamic_axes.get(value.name, {})) - fixed_batch:
+            if index < len(dims) and not dims[index].dim_param:
+                problems.append(
+                    f"fixes axis {index} of {value.name} that ExportHints.dynamic_axes opens"
+                )
+    return problems
 
 
 def predicts(item: CardItem) -> None:

@@ -15,6 +15,7 @@ from finetune_zoo import colour_images, finetune_registry, motion_videos, parent
 
 from zoo.errors import FinetuneError
 from zoo.finetuning import checkpoint, finetune
+from zoo.output import RECORD
 from zoo.weights import read_state_dict
 
 EPOCHS = 3
@@ -56,6 +57,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(colours, tm
     with pytest.raises(Stop):
         run(colours, tmp_path / "stopped", on_epoch=stop_after(1))
     assert not (tmp_path / "stopped" / "card.yaml").exists()  # not a model yet
+    (tmp_path / "stopped" / RECORD).unlink()  # as if killed before the checkpoint's record
 
     resumed = run(colours, tmp_path / "stopped", resume=True)
 

@@ -74,8 +74,9 @@ def parent_card(source: Source, registry: Registry) -> tuple[Card, Architecture]
 def check_output(folder: Path, *, resume: bool, force: bool) -> None:
     """The one output rule (:mod:`zoo.output`) for the files a run writes; and an earlier
     run in the folder is continued (``resume``) or replaced (``force``), never restarted
-    by accident. ``resume`` writes beside whatever the run it continues was forced beside."""
-    check_folder(folder, RUN_FILES, force=force or resume)
+    by accident. ``resume`` takes the folder as the run's own (a kill may fall between a
+    checkpoint and its record; the checkpoint's fingerprint is checked instead)."""
+    check_folder(folder, RUN_FILES, force=force or resume, known=RUN_FILES if resume else ())
     last = folder / checkpoint.LAST
     if resume and not last.is_file():
         raise FinetuneError(

@@ -83,7 +83,7 @@ def features(
     from zoo.corpus import layers, windows
     from zoo.corpus.tasks import FeatureTask, ModelSource
 
-    card, architecture = _resolve(model, options)
+    card, architecture, options = _resolve(model, options)
     _check_batch(batch_size)
     layers.check_layer(card, architecture, layer, pool)
     window_options = windows.resolve(
@@ -152,7 +152,7 @@ def predict(
         raise ArgumentError(f"topk must be at least 1, found {topk}")
     if not 0 <= threshold <= 1:
         raise ArgumentError(f"threshold must be in [0, 1], found {threshold}")
-    card, _ = _resolve(model, options)
+    card, _, options = _resolve(model, options)
     _check_batch(batch_size)
     identity = _identity("predict", card, options, {"topk": topk, "threshold": threshold})
     store = Store.results(table, identity)
@@ -213,10 +213,10 @@ def pooled_features(
     return PooledFeatures(paths, stacked.astype(np.float32), failures, report)
 
 
-def _resolve(model: str | Card, options: dict[str, Any]) -> tuple[Card, Any]:
-    """The card and architecture. A model folder (``out/``) becomes its card, with its
-    weights file named in ``options`` (as ``weights=``), so every worker loads the same
-    file, wherever it runs, and the job's identity holds that file's hash."""
+def _resolve(model: str | Card, options: dict[str, Any]) -> tuple[Card, Any, dict[str, Any]]:
+    """The card, the architecture and the predictor options. A model folder (``out/``)
+    becomes its card, its weights file added to the options as ``weights=``, so every
+    worker loads the same file, wherever it runs, and the job's identity holds its hash."""
     from zoo.registry import default_registry
     from zoo.weights.folder import folder_source
 
@@ -231,14 +231,14 @@ def _resolve(model: str | Card, options: dict[str, Any]) -> tuple[Card, Any]:
     elif folder is not None:
         card, weights = folder
         if weights is not None:
-            options["weights"] = str(Path(weights).resolve())
+            options = {**options, "weights": str(Path(weights).resolve())}
     elif model.startswith("hf-hub:"):
         from zoo.weights import fetch_hub_repo
 
         card, _ = fetch_hub_repo(model.removeprefix("hf-hub:"), with_weights=False)
     else:
         card = registry.card(model)
-    return card, registry.architecture(card.architecture)
+    return card, registry.architecture(card.architecture), options
 
 
 def _source(model: str | Card, card: Card) -> str | Card:
